@@ -1,0 +1,32 @@
+"""Dataset plugins: the base class a plugin subclasses, the registry that finds plugins, subsets."""
+
+from hpstudy.datasets._base import Dataset, Sample, Splits, Task
+from hpstudy.datasets._registry import (
+    ENTRY_POINT_GROUP,
+    BrokenPlugin,
+    PluginInfo,
+    available_datasets,
+    broken_plugins,
+    get_dataset,
+    register_dataset,
+    unregister_dataset,
+)
+from hpstudy.datasets._resolve import resolve_root
+from hpstudy.datasets._subset import fraction_subset
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BrokenPlugin",
+    "Dataset",
+    "PluginInfo",
+    "Sample",
+    "Splits",
+    "Task",
+    "available_datasets",
+    "broken_plugins",
+    "fraction_subset",
+    "get_dataset",
+    "register_dataset",
+    "resolve_root",
+    "unregister_dataset",
+]

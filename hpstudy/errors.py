@@ -1,0 +1,46 @@
+"""The one exception hierarchy of hpstudy.
+
+Every error a user can cause (a wrong name, a bad spec, missing data, an unreachable database) is a
+:class:`HpstudyError`. Its message is one line that names the offending value and says how to fix it;
+the CLI prints it as is and exits non-zero, without a traceback. Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HpstudyError",
+    "UnknownDatasetError",
+    "DataNotFoundError",
+    "SpecError",
+    "UnknownStudyError",
+    "StorageError",
+    "StudyMismatchError",
+]
+
+
+class HpstudyError(Exception):
+    """Base class of every error hpstudy raises for a user's mistake."""
+
+
+class UnknownDatasetError(HpstudyError, LookupError):
+    """A dataset name that no plugin registers."""
+
+
+class DataNotFoundError(HpstudyError, FileNotFoundError):
+    """A dataset's files are not where its plugin expects them."""
+
+
+class SpecError(HpstudyError, ValueError):
+    """A study spec that is malformed or inconsistent."""
+
+
+class UnknownStudyError(HpstudyError, LookupError):
+    """A study spec name that is neither packaged nor a file, or a study missing from storage."""
+
+
+class StorageError(HpstudyError):
+    """The study storage cannot be reached or used."""
+
+
+class StudyMismatchError(HpstudyError):
+    """A stored study was created from a different spec than the one given now."""

@@ -1,0 +1,273 @@
+"""Study specs: TOML files that fix the model, the training budget, the baseline and the factors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpstudy.errors import SpecError, UnknownStudyError
+
+__all__ = ["FACTORS", "StudySpec", "LrFindSettings", "load_spec", "parse_spec", "packaged_specs"]
+
+#: The five hyperparameters of the study, in the order tables show them.
+FACTORS: tuple[str, ...] = ("lr_mult", "divisor", "wd", "beta2", "ps")
+
+_FACTOR_RANGES: dict[str, tuple[float, float, str]] = {
+    # name: (low, high, description); bounds inclusive unless noted in the check below
+    "lr_mult": (0.0, math.inf, "> 0"),
+    "divisor": (1.0, math.inf, ">= 1"),
+    "wd": (0.0, math.inf, ">= 0"),
+    "beta2": (0.0, 1.0, "in (0, 1)"),
+    "ps": (0.0, 1.0, "in [0, 1)"),
+}
+
+
+@dataclass(frozen=True)
+class LrFindSettings:
+    """How the learning-rate finder sweeps (see :mod:`hpstudy.training`)."""
+
+    start_lr: float = 1e-7
+    end_lr: float = 10.0
+    num_it: int = 100
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study spec. Build it with :func:`load_spec` or :func:`parse_spec`."""
+
+    name: str
+    arch: str
+    pretrained: bool
+    batch_size: int
+    frozen_epochs: int
+    unfrozen_epochs: int
+    fractions: tuple[float, ...]
+    baseline: Mapping[str, float]
+    factors: Mapping[str, tuple[float, ...]]
+    image_size: int | None = None
+    seed: int = 0
+    lr_find: LrFindSettings = field(default_factory=LrFindSettings)
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        d = asdict(self)
+        d["fractions"] = list(self.fractions)
+        d["baseline"] = dict(self.baseline)
+        d["factors"] = {k: list(v) for k, v in self.factors.items()}
+        return d
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of everything that changes results (not the name or description)."""
+        d = self.to_dict()
+        d.pop("name")
+        d.pop("description")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StudySpec:
+        """Rebuild a spec stored by :meth:`to_dict`."""
+        d = dict(d)
+        d["fractions"] = tuple(d["fractions"])
+        d["factors"] = {k: tuple(v) for k, v in d["factors"].items()}
+        d["lr_find"] = LrFindSettings(**d.get("lr_find", {}))
+        return cls(**d)
+
+
+_TOP: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    # key: (type, required)
+    "name": (str, False),
+    "description": (str, False),
+    "arch": (str, True),
+    "pretrained": (bool, True),
+    "batch_size": (int, True),
+    "image_size": (int, False),
+    "frozen_epochs": (int, True),
+    "unfrozen_epochs": (int, True),
+    "fractions": (list, True),
+    "seed": (int, False),
+    "baseline": (dict, True),
+    "factors": (dict, True),
+    "lr_find": (dict, False),
+}
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    names = {bool: "true/false", int: "an integer", str: "a string", list: "a list",
+             dict: "a table", float: "a number"}
+    if isinstance(t, tuple):
+        return " or ".join(names.get(x, x.__name__) for x in t)
+    return names.get(t, t.__name__)
+
+
+def _is(value: Any, t: type | tuple[type, ...]) -> bool:
+    types = t if isinstance(t, tuple) else (t,)
+    if isinstance(value, bool) and bool not in types:
+        return False  # TOML true is not a number
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return isinstance(value, types)
+
+
+def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") -> StudySpec:
+    """Validate a spec dict (as read from TOML) and build a :class:`StudySpec`.
+
+    Every problem is collected; the :class:`SpecError` lists them all in one line, prefixed with
+    ``source``.
+
+    Raises:
+        SpecError: On an unknown key, a wrong type, a missing key, an empty or invalid factor list.
+    """
+    problems: list[str] = []
+    for key in data:
+        if key not in _TOP:
+            problems.append(f"unknown key {key!r} (known: {', '.join(_TOP)})")
+    for key, (t, required) in _TOP.items():
+        if key not in data:
+            if required:
+                problems.append(f"missing key {key!r}")
+        elif not _is(data[key], t):
+            problems.append(f"{key} must be {_type_name(t)}, got {data[key]!r}")
+    if problems:
+        raise SpecError(f"{source}: " + "; ".join(problems))
+
+    for key in ("batch_size", "image_size"):
+        if key in data and data[key] <= 0:
+            problems.append(f"{key} must be > 0, got {data[key]}")
+    for key in ("frozen_epochs", "unfrozen_epochs"):
+        if data[key] < 0:
+            problems.append(f"{key} must be >= 0, got {data[key]}")
+    if data["frozen_epochs"] + data["unfrozen_epochs"] == 0:
+        problems.append("frozen_epochs + unfrozen_epochs must be at least 1")
+
+    fractions = data["fractions"]
+    if not fractions:
+        problems.append("fractions must not be empty, e.g. fractions = [0.2, 1.0]")
+    for f in fractions:
+        if not _is(f, float) or not 0 < f <= 1:
+            problems.append(f"fractions: {f!r} must be a number in (0, 1]")
+    if len(set(fractions)) != len(fractions):
+        problems.append("fractions must not repeat a value")
+
+    baseline = data["baseline"]
+    for key in baseline:
+        if key not in FACTORS:
+            problems.append(f"baseline: unknown factor {key!r} (known: {', '.join(FACTORS)})")
+    for key in FACTORS:
+        if key not in baseline:
+            problems.append(f"baseline: missing factor {key!r}")
+        elif not _is(baseline[key], float):
+            problems.append(f"baseline.{key} must be a number, got {baseline[key]!r}")
+        else:
+            problems.extend(_range_problems(f"baseline.{key}", key, baseline[key]))
+
+    factors = data["factors"]
+    for key, values in factors.items():
+        if key not in FACTORS:
+            problems.append(f"factors: unknown factor {key!r} (known: {', '.join(FACTORS)})")
+            continue
+        if not isinstance(values, list):
+            problems.append(f"factors.{key} must be a list of numbers, got {values!r}")
+            continue
+        if not values:
+            problems.append(f"factors.{key} must not be empty; remove the key to keep it fixed")
+            continue
+        for v in values:
+            if not _is(v, float):
+                problems.append(f"factors.{key}: {v!r} is not a number")
+            else:
+                problems.extend(_range_problems(f"factors.{key}", key, v))
+                if key in baseline and _is(baseline[key], float) and v == baseline[key]:
+                    problems.append(
+                        f"factors.{key}: {v} is the baseline value; list only the other values"
+                    )
+        if len(set(values)) != len(values):
+            problems.append(f"factors.{key} must not repeat a value")
+
+    lr_find = data.get("lr_find", {})
+    known_lr = {f: t for f, t in LrFindSettings.__annotations__.items()}
+    for key, value in lr_find.items():
+        if key not in known_lr:
+            problems.append(f"lr_find: unknown key {key!r} (known: {', '.join(known_lr)})")
+        elif key == "num_it" and (not _is(value, int) or value < 5):
+            problems.append(f"lr_find.num_it must be an integer >= 5, got {value!r}")
+        elif key != "num_it" and (not _is(value, float) or value <= 0):
+            problems.append(f"lr_find.{key} must be a number > 0, got {value!r}")
+    if problems:
+        raise SpecError(f"{source}: " + "; ".join(problems))
+    settings = LrFindSettings(**lr_find)
+    if settings.start_lr >= settings.end_lr:
+        raise SpecError(f"{source}: lr_find.start_lr must be below lr_find.end_lr")
+
+    return StudySpec(
+        name=data.get("name", name),
+        description=data.get("description", ""),
+        arch=data["arch"],
+        pretrained=data["pretrained"],
+        batch_size=data["batch_size"],
+        image_size=data.get("image_size"),
+        frozen_epochs=data["frozen_epochs"],
+        unfrozen_epochs=data["unfrozen_epochs"],
+        fractions=tuple(float(f) for f in fractions),
+        seed=data.get("seed", 0),
+        baseline={k: float(baseline[k]) for k in FACTORS},
+        factors={k: tuple(float(v) for v in factors[k]) for k in FACTORS if k in factors},
+        lr_find=settings,
+    )
+
+
+def _range_problems(where: str, factor: str, value: float) -> list[str]:
+    low, high, text = _FACTOR_RANGES[factor]
+    ok = {
+        "lr_mult": value > low,
+        "divisor": value >= low,
+        "wd": value >= low,
+        "beta2": low < value < high,
+        "ps": low <= value < high,
+    }[factor]
+    return [] if ok else [f"{where} = {value} must be {text}"]
+
+
+def _packaged_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "studies"
+
+
+def packaged_specs() -> list[str]:
+    """Names of the specs that ship with hpstudy."""
+    d = _packaged_dir()
+    return sorted(p.stem for p in d.glob("*.toml")) if d.is_dir() else []
+
+
+def load_spec(name_or_path: str | Path) -> StudySpec:
+    """Load a packaged spec by name (``smoke``) or any spec file by path.
+
+    Raises:
+        UnknownStudyError: If it is neither.
+        SpecError: If the file is not valid TOML or not a valid spec.
+    """
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        packaged = _packaged_dir() / f"{text}.toml"
+        if packaged.is_file() and "/" not in text:
+            path = packaged
+        else:
+            known = ", ".join(packaged_specs()) or "none"
+            raise UnknownStudyError(
+                f"unknown study {text!r}: no such file and no packaged spec of that name; "
+                f"packaged specs: {known}"
+            )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read the spec ({exc})") from None
+    return parse_spec(data, name=path.stem, source=str(path))

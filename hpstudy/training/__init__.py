@@ -1,0 +1,32 @@
+"""The fastai training adapter: the only package of hpstudy that imports fastai.
+
+Everything else talks to it in plain data: decoded splits in, :class:`TrainResult` out.
+"""
+
+from hpstudy.training._data import DecodedSplit, TensorBatches, decode_split
+from hpstudy.training._learner import (
+    Hyperparams,
+    TrainSettings,
+    build_learner,
+    resolve_arch,
+    resolve_device,
+)
+from hpstudy.training._lr_find import LrFindResult, find_lr
+from hpstudy.training._train import EpochRecord, TrainingDiverged, TrainResult, train_trial
+
+__all__ = [
+    "DecodedSplit",
+    "EpochRecord",
+    "Hyperparams",
+    "LrFindResult",
+    "TensorBatches",
+    "TrainResult",
+    "TrainSettings",
+    "TrainingDiverged",
+    "build_learner",
+    "decode_split",
+    "find_lr",
+    "resolve_arch",
+    "resolve_device",
+    "train_trial",
+]

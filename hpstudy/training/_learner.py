@@ -1,0 +1,145 @@
+"""Builds the fastai Learner of one trial: architecture, head dropout, loss, optimizer, metric."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+import torch
+
+from hpstudy.datasets import Task
+from hpstudy.errors import HpstudyError, SpecError
+from hpstudy.metrics import get_metric
+from hpstudy.training._data import DecodedSplit, TensorBatches
+
+if TYPE_CHECKING:
+    from fastai.learner import Learner
+
+__all__ = ["Hyperparams", "TrainSettings", "build_learner", "resolve_arch", "resolve_device"]
+
+
+@dataclass(frozen=True)
+class Hyperparams:
+    """The five factors of the study, resolved: ``lr`` is the finder's value times ``lr_mult``."""
+
+    lr: float
+    divisor: float
+    wd: float
+    beta2: float
+    ps: float
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What every trial of a study shares."""
+
+    arch: str
+    pretrained: bool
+    batch_size: int
+    frozen_epochs: int
+    unfrozen_epochs: int
+    n_classes: int
+    task: Task
+    metric: str
+    seed: int = 0
+    device: str = "cpu"
+
+
+def resolve_arch(name: str):  # noqa: ANN201 - returns a torchvision model constructor
+    """The torchvision constructor for ``name`` (e.g. ``resnet34``).
+
+    Raises:
+        SpecError: If torchvision has no such classification model.
+    """
+    import torchvision.models as tvm
+
+    available = tvm.list_models(module=tvm)
+    if name not in available:
+        sample = ", ".join(a for a in available if a.startswith(("resnet", "convnext", "efficient")))
+        raise SpecError(f"unknown arch {name!r}; use a torchvision model name such as {sample}")
+    return getattr(tvm, name)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` picks ``cuda`` when a GPU is visible, else ``cpu``.
+
+    Raises:
+        HpstudyError: If ``cuda`` is asked for and no GPU is visible.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise HpstudyError(f"--device {device}: no CUDA GPU is visible here; use --device cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise HpstudyError(f"--device {device!r} is not one of auto, cpu, cuda")
+    return device
+
+
+def _metric(settings: TrainSettings):  # noqa: ANN202 - a fastai metric object
+    from fastai.metrics import AccumMetric, ActivationType
+
+    fn = get_metric(settings.metric)
+    activation = (
+        ActivationType.Softmax if settings.task is Task.SINGLE_LABEL else ActivationType.Sigmoid
+    )
+    return AccumMetric(
+        lambda preds, targs: fn(preds.float().numpy(), targs.numpy()),
+        activation=activation,
+        dim_argmax=-1,
+        flatten=False,
+        to_np=False,
+        name=settings.metric,
+    )
+
+
+def build_learner(
+    train: DecodedSplit, valid: DecodedSplit, hp: Hyperparams, settings: TrainSettings
+) -> Learner:
+    """A fastai ``vision_learner`` wired as the study prescribes.
+
+    * head dropout ``ps`` (fastai applies ``ps/2`` before the first head layer and ``ps`` before
+      the last);
+    * Adam with decoupled weight decay ``wd`` and second-moment decay ``sqr_mom = beta2``;
+    * cross-entropy for single-label data, binary cross-entropy on logits for multi-label data;
+    * the dataset's primary metric on the validation split after every epoch.
+
+    Weights are initialised from ``settings.seed`` so every trial of a study starts alike.
+    """
+    from fastai.data.core import DataLoaders
+    from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
+    from fastai.optimizer import Adam
+    from fastai.vision.learner import vision_learner
+
+    arch = resolve_arch(settings.arch)
+    dls = DataLoaders(
+        TensorBatches(train, settings.batch_size, train=True, seed=settings.seed),
+        TensorBatches(valid, settings.batch_size, train=False),
+        path=tempfile.mkdtemp(prefix="hpstudy-learner-"),
+        device=torch.device(settings.device),
+    )
+    loss = CrossEntropyLossFlat() if settings.task is Task.SINGLE_LABEL else BCEWithLogitsLossFlat()
+    torch.manual_seed(settings.seed)
+    try:
+        learn = vision_learner(
+            dls,
+            arch,
+            n_out=settings.n_classes,
+            pretrained=settings.pretrained,
+            normalize=False,  # TensorBatches normalizes with ImageNet statistics
+            ps=hp.ps,
+            loss_func=loss,
+            opt_func=partial(Adam, sqr_mom=hp.beta2, decouple_wd=True),
+            wd=hp.wd,
+            metrics=[_metric(settings)],
+        )
+    except (OSError, RuntimeError) as exc:
+        if not settings.pretrained:
+            raise
+        raise HpstudyError(
+            f"could not load ImageNet weights for {settings.arch} ({exc}); put the torchvision "
+            "checkpoint in $TORCH_HOME/hub/checkpoints or set pretrained = false in the spec"
+        ) from None
+    learn.model.to(settings.device)
+    return learn

@@ -1,0 +1,109 @@
+"""One trial of the study protocol: frozen one-cycle, then unfrozen one-cycle with discriminative lrs."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hpstudy.errors import HpstudyError
+from hpstudy.training._data import DecodedSplit
+from hpstudy.training._learner import Hyperparams, TrainSettings, build_learner
+
+__all__ = ["EpochRecord", "TrainResult", "TrainingDiverged", "train_trial"]
+
+
+class TrainingDiverged(HpstudyError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch's losses and validation metric; ``stage`` is ``frozen`` or ``unfrozen``."""
+
+    epoch: int
+    stage: str
+    train_loss: float
+    valid_loss: float
+    metric: float
+
+
+@dataclass
+class TrainResult:
+    """What a trial produced: the final metric, per-epoch history and throughput."""
+
+    metric: float
+    epochs: list[EpochRecord] = field(default_factory=list)
+    wall_s: float = 0.0
+    images_per_s: float = 0.0
+
+
+def _reporter(on_epoch: Callable[[EpochRecord], None] | None, records: list[EpochRecord]):  # noqa: ANN202
+    from fastai.callback.core import Callback
+
+    class _EpochReporter(Callback):
+        order = 60  # after Recorder (50) has written the epoch's values
+        stage = "frozen"
+
+        def after_epoch(self) -> None:
+            train_loss, valid_loss, metric = (float(v) for v in self.recorder.values[-1][:3])
+            if not math.isfinite(train_loss):
+                raise TrainingDiverged(
+                    f"training loss is {train_loss} in epoch {len(records) + 1} ({self.stage}); "
+                    "the learning rate is likely too high"
+                )
+            rec = EpochRecord(len(records), self.stage, train_loss, valid_loss, metric)
+            records.append(rec)
+            if on_epoch is not None:
+                on_epoch(rec)
+
+    return _EpochReporter()
+
+
+def train_trial(
+    train: DecodedSplit,
+    valid: DecodedSplit,
+    hp: Hyperparams,
+    settings: TrainSettings,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> TrainResult:
+    """Train one variant: ``fit_one_cycle(frozen_epochs, lr)`` on the frozen body, then
+    ``fit_one_cycle(unfrozen_epochs, slice(lr / divisor**2, lr))`` on the whole network.
+
+    A resnet has three layer groups, so the unfrozen learning rates are ``lr/divisor**2``,
+    ``lr/divisor`` and ``lr``: the divisor is the ratio between consecutive groups.
+
+    Args:
+        train: The (possibly subset) training split.
+        valid: The whole validation split.
+        hp: The trial's hyperparameters.
+        settings: What all trials share.
+        on_epoch: Called after every epoch, e.g. to report to Optuna.
+
+    Raises:
+        TrainingDiverged: If the training loss stops being finite.
+    """
+    learn = build_learner(train, valid, hp, settings)
+    records: list[EpochRecord] = []
+    reporter = _reporter(on_epoch, records)
+    start = time.perf_counter()
+    with learn.no_bar(), learn.no_logging():
+        learn.freeze()
+        if settings.frozen_epochs:
+            reporter.stage = "frozen"
+            learn.fit_one_cycle(settings.frozen_epochs, hp.lr, cbs=[reporter])
+        learn.unfreeze()
+        if settings.unfrozen_epochs:
+            reporter.stage = "unfrozen"
+            learn.fit_one_cycle(
+                settings.unfrozen_epochs, slice(hp.lr / hp.divisor**2, hp.lr), cbs=[reporter]
+            )
+    wall = time.perf_counter() - start
+    seen = len(learn.dls.train) * settings.batch_size * len(records)
+    return TrainResult(
+        metric=records[-1].metric,
+        epochs=records,
+        wall_s=wall,
+        images_per_s=seen / wall if wall > 0 else 0.0,
+    )
