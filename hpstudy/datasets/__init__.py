@@ -1,6 +1,7 @@
 """Dataset plugins: the base class a plugin subclasses, the registry that finds plugins, subsets."""
 
 from hpstudy.datasets._base import Dataset, Sample, Splits, Task
+from hpstudy.datasets._listing import DatasetListing, DatasetRow, list_datasets
 from hpstudy.datasets._registry import (
     ENTRY_POINT_GROUP,
     BrokenPlugin,
@@ -12,20 +13,24 @@ from hpstudy.datasets._registry import (
     unregister_dataset,
 )
 from hpstudy.datasets._resolve import resolve_root
-from hpstudy.datasets._subset import fraction_subset
+from hpstudy.datasets._subset import fraction_indices, fraction_subset
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "BrokenPlugin",
     "Dataset",
+    "DatasetListing",
+    "DatasetRow",
     "PluginInfo",
     "Sample",
     "Splits",
     "Task",
     "available_datasets",
     "broken_plugins",
+    "fraction_indices",
     "fraction_subset",
     "get_dataset",
+    "list_datasets",
     "register_dataset",
     "resolve_root",
     "unregister_dataset",

@@ -9,13 +9,20 @@ import numpy as np
 
 from hpstudy.datasets._base import Sample, Task
 
-__all__ = ["fraction_subset"]
+__all__ = ["fraction_indices", "fraction_subset"]
 
 
 def fraction_subset(
     samples: Sequence[Sample], fraction: float, *, task: Task, seed: int = 0
 ) -> tuple[Sample, ...]:
-    """Pick ``fraction`` of ``samples``, the same ones for the same seed, in their original order.
+    """The samples chosen by :func:`fraction_indices`, in their original order."""
+    return tuple(samples[i] for i in fraction_indices(samples, fraction, task=task, seed=seed))
+
+
+def fraction_indices(
+    samples: Sequence[Sample], fraction: float, *, task: Task, seed: int = 0
+) -> list[int]:
+    """Pick ``fraction`` of ``samples``, the same ones for the same seed; sorted positions.
 
     Single-label data is stratified: each class keeps ``round(fraction * n_class)`` images (at least
     one), the rounding error spread so the total is ``round(fraction * n)``. Multi-label data is a
@@ -34,12 +41,12 @@ def fraction_subset(
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     n = len(samples)
     if fraction == 1.0 or n == 0:
-        return tuple(samples)
+        return list(range(n))
     rng = np.random.default_rng(seed)
     target = max(1, round(fraction * n))
     if task is not Task.SINGLE_LABEL:
         chosen = rng.choice(n, size=target, replace=False)
-        return tuple(samples[i] for i in sorted(chosen))
+        return sorted(int(i) for i in chosen)
 
     by_class: dict[str, list[int]] = defaultdict(list)
     for i, s in enumerate(samples):
@@ -58,4 +65,4 @@ def fraction_subset(
     for c, k in zip(classes, counts, strict=True):
         idx = by_class[c]
         chosen_idx.extend(idx[j] for j in rng.choice(len(idx), size=int(k), replace=False))
-    return tuple(samples[i] for i in sorted(chosen_idx))
+    return sorted(chosen_idx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -16,6 +17,9 @@ from hpstudy.training._data import DecodedSplit, TensorBatches
 
 if TYPE_CHECKING:
     from fastai.learner import Learner
+
+# fastai's import still calls torch.jit.script, which recent torch deprecates; not our users' concern.
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
 __all__ = ["Hyperparams", "TrainSettings", "build_learner", "resolve_arch", "resolve_device"]
 
@@ -107,6 +111,9 @@ def build_learner(
 
     Weights are initialised from ``settings.seed`` so every trial of a study starts alike.
     """
+    # These modules patch Learner with no_bar(), fit_one_cycle() and lr_find().
+    import fastai.callback.progress  # noqa: F401
+    import fastai.callback.schedule  # noqa: F401
     from fastai.data.core import DataLoaders
     from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
     from fastai.optimizer import Adam

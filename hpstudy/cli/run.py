@@ -1,0 +1,99 @@
+"""``hpstudy run``: run or resume a study with live progress, then print its summary."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from hpstudy.cli._console import console, table
+from hpstudy.cli._options import data_root_option, storage_option, study_option
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def summary_table(result) -> object:  # noqa: ANN001 - RunResult
+    rows = []
+    for r in result.summary:
+        rows.append([
+            f"{r.fraction:g}",
+            r.variant,
+            f"{r.lr:.3g}" if r.lr is not None else "",
+            f"{r.metric:.4f}" if r.metric is not None else "—",
+            f"{r.change_pct:+.1f}" if r.change_pct is not None else "—",
+        ])
+    return table(
+        f"{result.study}: validation {result.metric} "
+        f"({result.status.complete}/{result.status.grid_size} complete)",
+        ["fraction", "variant", "lr", "metric", "% vs baseline"],
+        rows,
+    )
+
+
+@click.command("run")
+@click.option("--dataset", required=True, help="Registered dataset name (see `hpstudy datasets`).")
+@study_option
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this host.")
+@storage_option
+@data_root_option
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--max-attempts", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Attempts per grid point before it is left failed.")
+def command(dataset: str, spec: str, workers: int, storage: str | None, data_root: str | None,
+            device: str, max_attempts: int) -> None:
+    """Run (or resume) the baseline-plus-one-factor study of SPEC on DATASET."""
+    from hpstudy.study import run_study
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[timing]}"), console=console, transient=False,
+    )
+    task = bar.add_task("starting", total=None, timing="")
+    workers_view = [table(None, ["worker", "training", "for"], [])]
+
+    def on_progress(p) -> None:  # noqa: ANN001 - RunProgress
+        s = p.status
+        bar.update(
+            task,
+            description=f"{p.study} {p.phase}",
+            total=s.grid_size,
+            completed=s.complete,
+            timing=f"elapsed {_fmt_s(p.elapsed_s)}  eta {_fmt_s(p.eta_s)}"
+            + (f"  failed attempts {s.failed}" if s.failed else ""),
+        )
+        now = time.time()
+        workers_view[0] = table(
+            None, ["worker", "training", "for"],
+            [[a.worker, a.point, _fmt_s(now - a.since)] for a in p.running],
+        )
+        live.update(Group(bar, workers_view[0]))
+
+    with Live(Group(bar), console=console, refresh_per_second=4, transient=True) as live:
+        result = run_study(
+            dataset, spec, workers=workers, storage=storage, data_root=data_root, device=device,
+            max_attempts=max_attempts, on_progress=on_progress,
+        )
+    console.print(summary_table(result))
+    if result.trained_now:
+        trained = f"trained {result.trained_now} grid point(s) now"
+    elif result.status.complete == result.status.grid_size:
+        trained = "nothing left to train: every result comes from the storage"
+    else:
+        trained = "nothing trained now"
+    console.print(f"{result.status.complete}/{result.status.grid_size} complete; {trained}; "
+                  f"lr_find {', '.join(f'{k}={v:.3g}' for k, v in result.lr_find.items())}")
+    if result.status.complete < result.status.grid_size:
+        console.print(f"[yellow]{result.status.grid_size - result.status.complete} grid point(s) "
+                      "are not complete; see `hpstudy status` and run again to retry them")
+        raise SystemExit(1)

@@ -1,0 +1,50 @@
+"""Study design and execution: specs, the grid, the Optuna storage, workers and their results."""
+
+from hpstudy.study._grid import BASELINE, GridPoint, Variant, grid, point_key, search_space, variants
+from hpstudy.study._report import StudyStatus, SummaryRow, study_status, summarize
+from hpstudy.study._runner import RunProgress, RunResult, WorkerActivity, run_study
+from hpstudy.study._spec import FACTORS, LrFindSettings, StudySpec, load_spec, packaged_specs, parse_spec
+from hpstudy.study._storage import (
+    DEFAULT_STORAGE,
+    STORAGE_ENV,
+    open_storage,
+    redact,
+    resolve_storage_url,
+)
+from hpstudy.study._study import StudyRef, create_study, load_study, study_name
+from hpstudy.study._worker import WorkerConfig, run_worker
+
+__all__ = [
+    "BASELINE",
+    "DEFAULT_STORAGE",
+    "FACTORS",
+    "STORAGE_ENV",
+    "GridPoint",
+    "LrFindSettings",
+    "RunProgress",
+    "RunResult",
+    "StudyRef",
+    "StudySpec",
+    "StudyStatus",
+    "SummaryRow",
+    "Variant",
+    "WorkerActivity",
+    "WorkerConfig",
+    "create_study",
+    "grid",
+    "load_spec",
+    "load_study",
+    "open_storage",
+    "packaged_specs",
+    "parse_spec",
+    "point_key",
+    "redact",
+    "resolve_storage_url",
+    "run_study",
+    "run_worker",
+    "search_space",
+    "study_name",
+    "study_status",
+    "summarize",
+    "variants",
+]

@@ -1,0 +1,214 @@
+"""The study storage: one relational database (SQLite by default) that every worker shares."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from hpstudy.errors import StorageError
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "STORAGE_ENV",
+    "open_storage",
+    "redact",
+    "resolve_storage_url",
+    "storage_lock",
+]
+
+DEFAULT_STORAGE = "sqlite:///hpstudy.db"
+STORAGE_ENV = "HPSTUDY_STORAGE"
+_SQLITE_BUSY_TIMEOUT_S = 120
+
+
+def resolve_storage_url(url: str | None = None) -> str:
+    """``url`` if given, else ``$HPSTUDY_STORAGE``, else ``sqlite:///hpstudy.db`` (working dir)."""
+    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe to print or store."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "<unparseable storage URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _scrub(text: str, url: str) -> str:
+    """Remove the URL's password from ``text`` (driver errors may echo connection strings)."""
+    from sqlalchemy.engine import make_url
+
+    with contextlib.suppress(Exception):
+        password = make_url(url).password
+        if password:
+            text = text.replace(str(password), "***")
+    return text
+
+
+def _sqlite_path(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        raise StorageError(
+            f"storage {url!r} is in memory and cannot be shared by workers; "
+            "use a file such as sqlite:///hpstudy.db"
+        )
+    return Path(parsed.database).expanduser().resolve()
+
+
+def _lock_path(key: str) -> Path:
+    d = Path(tempfile.gettempdir()) / "hpstudy-locks"
+    d.mkdir(exist_ok=True)
+    return d / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock")
+
+
+@contextlib.contextmanager
+def storage_lock(url: str, name: str, timeout_s: float = 600.0) -> Iterator[None]:
+    """Hold a lock named ``name`` across every process that uses the storage at ``url``.
+
+    SQLite (one host) uses a file lock; PostgreSQL an advisory lock; MySQL/MariaDB ``GET_LOCK``.
+    Used to create a study and fill its queue exactly once when several processes start together.
+    """
+    path = _sqlite_path(url)
+    if path is not None:
+        from filelock import FileLock, Timeout
+
+        try:
+            with FileLock(str(_lock_path(f"{path}|{name}")), timeout=timeout_s):
+                yield
+        except Timeout:
+            raise StorageError(f"timed out after {timeout_s:.0f} s waiting for lock {name!r}") from None
+        return
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    backend = engine.url.get_backend_name()
+    try:
+        with engine.connect() as conn:
+            if backend == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                release = sa.text("SELECT pg_advisory_unlock(:k)")
+                params: dict[str, object] = {"k": key}
+            elif backend in ("mysql", "mariadb"):
+                lock_name = f"hpstudy:{hashlib.sha256(name.encode()).hexdigest()[:48]}"
+                got = conn.execute(
+                    sa.text("SELECT GET_LOCK(:n, :t)"), {"n": lock_name, "t": int(timeout_s)}
+                ).scalar()
+                if got != 1:
+                    raise StorageError(f"timed out waiting for lock {name!r} on {redact(url)}")
+                release = sa.text("SELECT RELEASE_LOCK(:n)")
+                params = {"n": lock_name}
+            else:
+                raise StorageError(
+                    f"storage backend {backend!r} is not supported; use sqlite, postgresql or mysql"
+                )
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(release, params)
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+def _prepare_sqlite(path: Path) -> None:
+    """Switch a new or existing SQLite file to WAL so readers never wait for the writer."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path, timeout=_SQLITE_BUSY_TIMEOUT_S)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
+
+
+def _immediate_transactions(engine) -> None:  # noqa: ANN001 - a sqlalchemy Engine
+    """Make every SQLite transaction ``BEGIN IMMEDIATE``.
+
+    A deferred transaction that reads and then writes fails at once with "database is locked" when
+    another process wrote in between; an immediate one takes the write lock up front and waits for
+    it (busy timeout), so many workers can share one file.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+        dbapi_connection.isolation_level = None  # let us issue BEGIN ourselves
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_S * 1000}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the hooks existed are dropped
+
+
+def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.RDBStorage
+    """Open the Optuna RDB storage at ``url``.
+
+    Args:
+        url: An SQLAlchemy URL (``sqlite:///file.db``, ``postgresql+psycopg://host/db``,
+            ``mysql+pymysql://user@host/db``).
+        create: Create the database file and tables when missing. When false, a missing SQLite
+            file is an error rather than a new empty database.
+
+    Raises:
+        StorageError: If the URL is malformed, its driver is missing, or the server is unreachable.
+    """
+    import optuna
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        path = _sqlite_path(url)
+    except ArgumentError:
+        raise StorageError(
+            f"storage URL {redact(url)!r} is not a valid SQLAlchemy URL; "
+            "use e.g. sqlite:///hpstudy.db or postgresql+psycopg://user@host/db"
+        ) from None
+    engine_kwargs: dict[str, object] = {}
+    if path is not None:
+        if not create and not path.is_file():
+            raise StorageError(
+                f"no storage at {path}; run `hpstudy run` first or pass --storage with an "
+                "existing database"
+            )
+        engine_kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_S}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    try:
+        if path is not None:
+            with storage_lock(url, "create-tables"):
+                _prepare_sqlite(path)
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+            _immediate_transactions(storage.engine)
+        else:
+            with storage_lock(url, "create-tables"):
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except ImportError as exc:
+        raise StorageError(
+            f"the database driver for {redact(url)} is not installed ({exc}); "
+            'install it with pip install "hpstudy[postgres]" or "hpstudy[mysql]"'
+        ) from None
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = _scrub(reason, url)
+        raise StorageError(
+            f"cannot open storage {redact(url)}: {reason}; check the URL, that the server is "
+            "running and reachable, and the credentials"
+        ) from None
+    return storage
