@@ -65,6 +65,7 @@ class Dataset(ABC):
         name: The name users pass to ``--dataset``; lower case, no spaces.
         task: :class:`Task` of the labels.
         metric: Name of the primary metric in :mod:`hpstudy.metrics` (higher is better).
+        extra_metrics: Names of further :mod:`hpstudy.metrics` metrics worth reporting alongside.
         image_size: Default square training size in pixels, used when a study spec sets none.
         needs_data: ``False`` for datasets that ship with their package (no data root is read).
         version: Bump when the plugin reads images differently, so caches built by an older version
@@ -74,6 +75,7 @@ class Dataset(ABC):
     name: ClassVar[str]
     task: ClassVar[Task]
     metric: ClassVar[str] = "accuracy"
+    extra_metrics: ClassVar[tuple[str, ...]] = ()
     image_size: ClassVar[int] = 224
     needs_data: ClassVar[bool] = True
     version: ClassVar[str] = "1"
