@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["Task", "Sample", "Splits", "Dataset"]
 
 
-class Task(str, enum.Enum):
+class Task(enum.StrEnum):
     """What a label set means: exactly one class per image, or any number of them."""
 
     SINGLE_LABEL = "single_label"

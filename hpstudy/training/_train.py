@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hpstudy.errors import HpstudyError
 from hpstudy.training._data import DecodedSplit
@@ -67,6 +68,7 @@ def train_trial(
     hp: Hyperparams,
     settings: TrainSettings,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train one variant: ``fit_one_cycle(frozen_epochs, lr)`` on the frozen body, then
     ``fit_one_cycle(unfrozen_epochs, slice(lr / divisor**2, lr))`` on the whole network.
@@ -80,6 +82,7 @@ def train_trial(
         hp: The trial's hyperparameters.
         settings: What all trials share.
         on_epoch: Called after every epoch, e.g. to report to Optuna.
+        callbacks: Extra fastai callbacks for both stages (inspection, logging).
 
     Raises:
         TrainingDiverged: If the training loss stops being finite.
@@ -92,12 +95,14 @@ def train_trial(
         learn.freeze()
         if settings.frozen_epochs:
             reporter.stage = "frozen"
-            learn.fit_one_cycle(settings.frozen_epochs, hp.lr, cbs=[reporter])
+            learn.fit_one_cycle(settings.frozen_epochs, hp.lr, cbs=[reporter, *callbacks])
         learn.unfreeze()
         if settings.unfrozen_epochs:
             reporter.stage = "unfrozen"
             learn.fit_one_cycle(
-                settings.unfrozen_epochs, slice(hp.lr / hp.divisor**2, hp.lr), cbs=[reporter]
+                settings.unfrozen_epochs,
+                slice(hp.lr / hp.divisor**2, hp.lr),
+                cbs=[reporter, *callbacks],
             )
     wall = time.perf_counter() - start
     seen = len(learn.dls.train) * settings.batch_size * len(records)

@@ -1,0 +1,69 @@
+"""User mistakes: one line naming the problem and the fix, exit code 2, no traceback, no storage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hpstudy.cli import main
+
+SMOKE = Path(__file__).resolve().parents[2] / "studies" / "smoke.toml"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    err = capsys.readouterr().err
+    return int(exit_info.value.code), err
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "300")
+    return tmp_path
+
+
+def _bad_spec(tmp: Path) -> str:
+    p = tmp / "bad.toml"
+    p.write_text(SMOKE.read_text().replace("wd = [0.01, 0.0]", "wd = []"))
+    return str(p)
+
+
+CASES = {
+    "unknown dataset": (["run", "--dataset", "imagenet-22k"], "unknown dataset 'imagenet-22k'"),
+    "unknown study": (["run", "--dataset", "digits", "--study", "nope"], "unknown study 'nope'"),
+    "bad spec": (["run", "--dataset", "digits", "--study", "{bad}"], "factors.wd must not be empty"),
+    "unreachable storage": (
+        ["run", "--dataset", "digits", "--storage",
+         "postgresql+psycopg://hp:s3cret-pw@127.0.0.1:1/none"],
+        "cannot open storage postgresql+psycopg://hp:***@127.0.0.1:1/none",
+    ),
+    "malformed storage": (["run", "--dataset", "digits", "--storage", "not a url"],
+                          "is not a valid SQLAlchemy URL"),
+    "missing data root": (["run", "--dataset", "digits", "--data-root", "/no/such/dir"],
+                          "data root '/no/such/dir' does not exist"),
+    "status without storage": (["status"], "no storage at"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_user_errors_are_one_clear_line(case: str, workdir: Path, capsys) -> None:
+    argv, expected = CASES[case]
+    argv = [a.replace("{bad}", _bad_spec(workdir)) for a in argv]
+    code, err = _run(capsys, *argv)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and expected in lines[0]
+    assert "Traceback" not in err and "s3cret-pw" not in err
+    assert not list(workdir.glob("*.db")), "nothing may be written to the storage"
+
+
+def test_datasets_lists_digits_as_embedded(workdir: Path, capsys) -> None:
+    main(["datasets", "--json"])
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["digits"]["data"] == "embedded"
+    assert rows["digits"]["classes"] == 10 and rows["digits"]["distribution"] == "hpstudy"

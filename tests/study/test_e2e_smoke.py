@@ -1,0 +1,89 @@
+"""The README's main job, for real: a 26-trial smoke study on digits with two worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+
+def _hpstudy(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run(
+        [sys.executable, "-m", "hpstudy", *args], cwd=cwd, env=env, capture_output=True,
+        text=True, timeout=900,
+    )
+
+
+def _table(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("│")]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory):
+    cwd = tmp_path_factory.mktemp("smoke")
+    first = _hpstudy(cwd, "run", "--dataset", "digits", "--study", "smoke", "--workers", "2")
+    return cwd, first
+
+
+def test_smoke_study_completes_every_grid_point_exactly_once(smoke_run) -> None:
+    cwd, first = smoke_run
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (cwd / "hpstudy.db").is_file()  # the default storage, in the working directory
+    study = optuna.load_study(study_name="smoke:digits", storage=f"sqlite:///{cwd}/hpstudy.db")
+    trials = study.get_trials()
+    assert len(trials) == 26
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    keys = [(t.params["variant"], t.params["fraction"]) for t in trials]
+    assert len(set(keys)) == 26
+    rows = _table(first.stdout)
+    assert len(rows) == 26 and "baseline" in rows[0] and "+0.0" in rows[0]
+
+
+def test_trials_record_hyperparameters_history_and_throughput(smoke_run) -> None:
+    cwd, _ = smoke_run
+    study = optuna.load_study(study_name="smoke:digits", storage=f"sqlite:///{cwd}/hpstudy.db")
+    attrs = study.user_attrs
+    assert attrs["spec"]["name"] == "smoke" and len(attrs["spec_hash"]) == 64
+    lr_find = {f: attrs[f"lr_find@{f}"]["lr"] for f in ("0.2", "1")}
+    for t in study.get_trials():
+        u = t.user_attrs
+        hp = u["hparams"]
+        assert set(hp) == {"lr", "lr_mult", "divisor", "wd", "beta2", "ps"}
+        f = f"{t.params['fraction']:g}"
+        assert u["lr_find"] == lr_find[f]
+        assert hp["lr"] == pytest.approx(lr_find[f] * hp["lr_mult"])
+        assert u["metric"] == "accuracy" and u["device"] == "cpu" and u["host"]
+        assert len(u["epochs"]) == 2 and {"train_loss", "valid_loss", "metric"} <= set(u["epochs"][0])
+        assert t.intermediate_values == {0: u["epochs"][0]["metric"], 1: u["epochs"][1]["metric"]}
+        assert t.value == u["epochs"][-1]["metric"]
+        assert u["wall_s"] > 0 and u["images_per_s"] > 0
+    variant = {t.params["variant"]: t for t in study.get_trials() if t.params["fraction"] == 1.0}
+    assert variant["wd=0"].user_attrs["hparams"]["wd"] == 0.0
+    assert variant["divisor=3"].user_attrs["hparams"]["divisor"] == 3.0
+
+
+def test_status_json_reports_the_complete_grid(smoke_run) -> None:
+    cwd, _ = smoke_run
+    out = _hpstudy(cwd, "status", "--json")
+    assert out.returncode == 0, out.stderr
+    [entry] = json.loads(out.stdout)
+    assert entry["study"] == "smoke:digits"
+    assert (entry["grid_size"], entry["complete"], entry["running"], entry["failed"],
+            entry["duplicates"]) == (26, 26, 0, 0, 0)
+
+
+def test_second_run_trains_nothing_and_prints_the_same_table(smoke_run) -> None:
+    cwd, first = smoke_run
+    second = _hpstudy(cwd, "run", "--dataset", "digits", "--study", "smoke", "--workers", "2")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "nothing left to train" in second.stdout
+    assert _table(second.stdout) == _table(first.stdout)
+    study = optuna.load_study(study_name="smoke:digits", storage=f"sqlite:///{cwd}/hpstudy.db")
+    assert len(study.get_trials()) == 26

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from hpstudy.errors import SpecError, UnknownStudyError
+from hpstudy.study import load_spec, packaged_specs, parse_spec
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+
+
+def _smoke_dict() -> dict:
+    return tomllib.loads((STUDIES / "smoke.toml").read_text())
+
+
+def test_packaged_specs_are_found_by_name() -> None:
+    assert {"smoke", "fellowship2019"} <= set(packaged_specs())
+
+
+def test_fellowship_spec_is_the_published_design() -> None:
+    s = load_spec("fellowship2019")
+    assert (s.arch, s.pretrained, s.batch_size, s.image_size) == ("resnet34", True, 64, 224)
+    assert (s.frozen_epochs, s.unfrozen_epochs) == (5, 15)
+    assert s.fractions == (0.2, 1.0)
+    assert dict(s.baseline) == {"lr_mult": 1.0, "divisor": 10.0, "wd": 0.1, "beta2": 0.99,
+                                "ps": 0.5}
+    assert s.factors["divisor"] == (5.0, 3.0)
+    assert s.factors["wd"] == (0.01, 0.0)
+    assert s.factors["beta2"] == (0.9, 0.95)
+    assert s.factors["ps"] == (0.75, 0.25)
+
+
+def test_smoke_spec_has_the_same_factors_on_a_cpu_budget() -> None:
+    smoke, full = load_spec("smoke"), load_spec("fellowship2019")
+    assert smoke.factors == full.factors and smoke.baseline == full.baseline
+    assert (smoke.arch, smoke.pretrained, smoke.image_size) == ("resnet18", False, 32)
+    assert (smoke.frozen_epochs, smoke.unfrozen_epochs) == (1, 1)
+
+
+def test_spec_loads_from_a_path(tmp_path: Path) -> None:
+    p = tmp_path / "mine.toml"
+    p.write_text((STUDIES / "smoke.toml").read_text())
+    s = load_spec(str(p))
+    assert s.name == "mine"
+    assert s.hash == load_spec("smoke").hash  # the name does not change results
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d.update(epochs=3), "unknown key 'epochs'"),
+        (lambda d: d.update(batch_size="64"), "batch_size must be an integer"),
+        (lambda d: d.update(pretrained=1), "pretrained must be true/false"),
+        (lambda d: d["factors"].update(wd=[]), "factors.wd must not be empty"),
+        (lambda d: d["factors"].update(dropout=[0.1]), "unknown factor 'dropout'"),
+        (lambda d: d["factors"].update(wd=[0.1]), "is the baseline value"),
+        (lambda d: d["baseline"].update(beta2=1.5), "baseline.beta2 = 1.5 must be in (0, 1)"),
+        (lambda d: d["baseline"].pop("ps"), "baseline: missing factor 'ps'"),
+        (lambda d: d.update(fractions=[]), "fractions must not be empty"),
+        (lambda d: d.update(fractions=[0.2, 1.5]), "1.5 must be a number in (0, 1]"),
+        (lambda d: d.pop("arch"), "missing key 'arch'"),
+        (lambda d: d["lr_find"].update(num_it=2), "lr_find.num_it must be an integer >= 5"),
+    ],
+)
+def test_bad_specs_get_one_clear_error(mutate, expected: str) -> None:
+    d = copy.deepcopy(_smoke_dict())
+    mutate(d)
+    with pytest.raises(SpecError) as err:
+        parse_spec(d, name="bad", source="bad.toml")
+    message = str(err.value)
+    assert message.startswith("bad.toml: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_several_problems_are_reported_together() -> None:
+    d = _smoke_dict()
+    d["factors"]["wd"] = []
+    d["surprise"] = 1
+    with pytest.raises(SpecError) as err:
+        parse_spec(d, name="bad")
+    assert "unknown key 'surprise'" in str(err.value)
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "broken.toml"
+    p.write_text("arch = \n")
+    with pytest.raises(SpecError, match="broken.toml: not valid TOML"):
+        load_spec(str(p))
+
+
+def test_unknown_study_lists_packaged_specs() -> None:
+    with pytest.raises(UnknownStudyError, match="packaged specs: .*smoke"):
+        load_spec("no-such-study")
