@@ -15,6 +15,7 @@ __all__ = [
     "UnknownStudyError",
     "StorageError",
     "StudyMismatchError",
+    "ReferenceMismatchError",
 ]
 
 
@@ -44,3 +45,7 @@ class StorageError(HpstudyError):
 
 class StudyMismatchError(HpstudyError):
     """A stored study was created from a different spec than the one given now."""
+
+
+class ReferenceMismatchError(HpstudyError):
+    """A proximity reference that was computed with another backbone, weights or image size."""

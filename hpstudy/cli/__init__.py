@@ -22,9 +22,9 @@ def cli() -> None:
 
 def _register() -> None:
     # One module per command (or command group); each defines a click command named like the module.
-    from hpstudy.cli import datasets, run, status
+    from hpstudy.cli import datasets, proximity, recommend, report, run, status
 
-    for module in (datasets, run, status):
+    for module in (datasets, run, status, proximity, report, recommend):
         cli.add_command(module.command)
 
 

@@ -4,6 +4,7 @@ Everything else talks to it in plain data: decoded splits in, :class:`TrainResul
 """
 
 from hpstudy.training._data import DecodedSplit, TensorBatches, decode_split
+from hpstudy.training._features import FeatureExtractor, backbone_features, backbone_weights
 from hpstudy.training._learner import (
     Hyperparams,
     TrainSettings,
@@ -17,12 +18,15 @@ from hpstudy.training._train import EpochRecord, TrainingDiverged, TrainResult, 
 __all__ = [
     "DecodedSplit",
     "EpochRecord",
+    "FeatureExtractor",
     "Hyperparams",
     "LrFindResult",
     "TensorBatches",
     "TrainResult",
     "TrainSettings",
     "TrainingDiverged",
+    "backbone_features",
+    "backbone_weights",
     "build_learner",
     "decode_split",
     "find_lr",

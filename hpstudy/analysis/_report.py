@@ -1,0 +1,259 @@
+"""``hpstudy report``: every study of a storage turned into plots, tables, groups and advice.
+
+Writes into ``out_dir``: ``heatmap.png`` / ``heatmap.csv``, ``curves.png`` / ``curves.csv``,
+``groups.csv``, ``recommendations.csv``, ``report.md`` and a self-contained ``report.html`` (plots
+embedded as base64). Each study also gets the heatmap as an Optuna artifact (file store in
+``out_dir/artifacts``) and a summary note for optuna-dashboard (when it is installed; otherwise the
+note is kept as the study user attribute ``report_note`` only).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpstudy.analysis._collect import StudyResult, collect
+from hpstudy.analysis._curves import lr_curves, plot_curves, write_curves_csv
+from hpstudy.analysis._groups import NO_PROXIMITY, Grouping, group_studies
+from hpstudy.analysis._heatmap import Heatmap, heatmap, plot_heatmap, write_heatmap_csv
+from hpstudy.analysis._recommend import FactorChoice, recommendation_table
+
+__all__ = ["Report", "build_report", "REPORT_NOTE_ATTR"]
+
+REPORT_NOTE_ATTR = "report_note"
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` produced and where."""
+
+    out_dir: Path
+    results: list[StudyResult]
+    heatmap: Heatmap
+    grouping: Grouping
+    table: dict[str, list[FactorChoice]]
+    threshold: float
+    files: dict[str, Path] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    notes_saved: list[str] = field(default_factory=list)
+
+
+def _fmt(v: float | None, spec: str = "+.2f") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def _missing(results: list[StudyResult]) -> list[str]:
+    out = []
+    for r in results:
+        if not r.finished:
+            out.append(f"study `{r.name}` is unfinished: {r.complete}/{r.grid_size} grid points "
+                       "complete (its missing cells are n/a)")
+        if r.proximity is None:
+            out.append(f"dataset `{r.dataset}` (study `{r.name}`) has no proximity; run "
+                       f"`hpstudy proximity --dataset {r.dataset}`")
+    return out
+
+
+def _md_table(columns: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _group_rows(rep: Report) -> list[list[Any]]:
+    rows = []
+    for r in rep.results:
+        prox = r.proximity.get("value") if r.proximity else None
+        rows.append([r.name, r.dataset, _fmt(prox, ".3f"), rep.grouping.by_proximity[r.name],
+                     rep.grouping.clusters.get(r.name, "excluded")])
+    return rows
+
+
+def _choice_rows(rep: Report) -> list[list[Any]]:
+    rows = []
+    for group, choices in rep.table.items():
+        for c in choices:
+            rows.append([group, c.factor, f"{c.best:g}" + (" (baseline)" if c.is_baseline else ""),
+                         _fmt(c.mean_gain), c.datasets, c.points])
+    return rows
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[list[Any]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        w.writerows(rows)
+    return path
+
+
+_GROUP_COLS = ["study", "dataset", "proximity", "proximity group", "cluster"]
+_CHOICE_COLS = ["group", "factor", "best value", "mean % gain", "datasets", "points"]
+
+
+def _markdown(rep: Report, stamp: str) -> str:
+    g = rep.grouping
+    agreement = (f"adjusted Rand index {_fmt(g.ari, '.2f')}, pair agreement "
+                 f"{_fmt(g.pair_agreement, '.2f')}" if g.ari is not None else g.note)
+    studies = ", ".join(f"`{r.name}`" for r in rep.results)
+    parts = [
+        "# hpstudy report",
+        f"Generated {stamp} from {len(rep.results)} stud{'y' if len(rep.results) == 1 else 'ies'}"
+        f": {studies}. Proximity threshold {rep.threshold:g} (near > threshold).",
+        "## Missing pieces",
+        "\n".join(f"- {m}" for m in rep.missing) if rep.missing else "None: every study is "
+        "finished and every dataset has a proximity.",
+        "## Heatmap: % improvement over each dataset's baseline",
+        "Columns sorted by mean improvement, best on the right; n/a = no result. "
+        "Values: `heatmap.csv`.",
+        "![heatmap](heatmap.png)",
+        "## Validation curves of the learning-rate variants",
+        "Largest training fraction of each study, one panel per proximity group. "
+        "Values: `curves.csv`.",
+        "![curves](curves.png)",
+        "## Groups",
+        f"Hierarchical clustering (average linkage, Euclidean) of the improvement vectors over "
+        f"{len(g.columns)} shared variant columns"
+        + (f"; left out for missing results: {', '.join(g.excluded)}" if g.excluded else "")
+        + f". Agreement with the proximity groups: {agreement}.",
+        _md_table(_GROUP_COLS, _group_rows(rep)),
+        "## Recommendations per group",
+        "Best value of each factor (highest mean % gain over the baseline; ties keep the "
+        "baseline).",
+        _md_table(_CHOICE_COLS, _choice_rows(rep)) if rep.table else "No results yet.",
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def _html(md_parts: Report, stamp: str, out: Path) -> str:
+    rep = md_parts
+
+    def img(name: str) -> str:
+        data = base64.b64encode((out / name).read_bytes()).decode()
+        return f'<img alt="{name}" src="data:image/png;base64,{data}" style="max-width:100%">'
+
+    def tbl(columns: list[str], rows: list[list[Any]]) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    g = rep.grouping
+    agreement = (f"adjusted Rand index {_fmt(g.ari, '.2f')}, pair agreement "
+                 f"{_fmt(g.pair_agreement, '.2f')}" if g.ari is not None else g.note)
+    missing = ("".join(f"<li>{html.escape(m.replace('`', ''))}</li>" for m in rep.missing)
+               or "<li>None</li>")
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>hpstudy report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}</style></head>
+<body><h1>hpstudy report</h1>
+<p>Generated {html.escape(stamp)} from {len(rep.results)} studies.
+Proximity threshold {rep.threshold:g} (near &gt; threshold).</p>
+<h2>Missing pieces</h2><ul>{missing}</ul>
+<h2>Heatmap: % improvement over each dataset's baseline</h2>{img("heatmap.png")}
+<h2>Validation curves of the learning-rate variants</h2>{img("curves.png")}
+<h2>Groups</h2><p>Agreement of clusters with proximity groups: {html.escape(agreement)}.</p>
+{tbl(_GROUP_COLS, _group_rows(rep))}
+<h2>Recommendations per group</h2>{tbl(_CHOICE_COLS, _choice_rows(rep))}
+</body></html>
+"""
+
+
+def _study_note(rep: Report, r: StudyResult, stamp: str) -> str:
+    group = rep.grouping.by_proximity[r.name]
+    lines = [f"## hpstudy report ({stamp})",
+             f"Dataset `{r.dataset}`, group **{group}**"
+             + (f" (proximity {r.proximity['value']:.3f})" if r.proximity else "")
+             + f"; {r.complete}/{r.grid_size} grid points complete."]
+    for f in r.fractions:
+        ranked = sorted(((c, v) for (v, fr), c in r.changes.items() if fr == f), reverse=True)
+        top = ", ".join(f"{v} {c:+.1f}%" for c, v in ranked[:3]) or "no results"
+        lines.append(f"- fraction {f:g}: best {top}")
+    choices = rep.table.get(group, [])
+    if choices:
+        lines.append("Group recommendation: " + ", ".join(
+            f"{c.factor}={c.best:g} ({c.mean_gain:+.1f}%)" for c in choices))
+    lines.append(f"Heatmap: artifact `heatmap.png`; full report in `{rep.out_dir}`.")
+    return "\n\n".join(lines)
+
+
+def _save_to_studies(storage: Any, rep: Report, stamp: str) -> list[str]:
+    import optuna
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+    art_dir = rep.out_dir / "artifacts"
+    art_dir.mkdir(exist_ok=True)
+    store = FileSystemArtifactStore(str(art_dir))
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:
+        save_note = None
+    saved = []
+    for r in rep.results:
+        study = optuna.load_study(study_name=r.name, storage=storage)
+        upload_artifact(artifact_store=store, file_path=str(rep.files["heatmap.png"]),
+                        study_or_trial=study, mimetype="image/png")
+        note = _study_note(rep, r, stamp)
+        study.set_user_attr(REPORT_NOTE_ATTR, note)
+        if save_note is not None:
+            save_note(study, note)
+        saved.append(r.name)
+    return saved
+
+
+def build_report(
+    storage: Any,
+    out_dir: str | Path,
+    *,
+    threshold: float = 0.72,
+    save_to_studies: bool = True,
+) -> Report:
+    """Write the report of every hpstudy study in ``storage`` (an open Optuna storage).
+
+    Args:
+        storage: An open storage (see :func:`hpstudy.study.open_storage`).
+        out_dir: Output folder (created).
+        threshold: Proximity above which a dataset is ``near``.
+        save_to_studies: Also store the heatmap artifact and summary note on each study.
+
+    Raises:
+        HpstudyError: If the storage holds no hpstudy study.
+    """
+    from hpstudy.errors import HpstudyError
+
+    if not math.isfinite(threshold):
+        raise HpstudyError(f"--threshold {threshold} must be a finite number, e.g. 0.72")
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    results = collect(storage)
+    grouping = group_studies(results, threshold)
+    rep = Report(out, results, heatmap(results), grouping,
+                 recommendation_table(results, grouping.by_proximity), threshold)
+    rep.missing = _missing(results)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")  # noqa: UP017 (3.10)
+    rep.files["heatmap.png"] = plot_heatmap(rep.heatmap, out / "heatmap.png")
+    rep.files["heatmap.csv"] = write_heatmap_csv(rep.heatmap, out / "heatmap.csv")
+    points = lr_curves(results, grouping.by_proximity)
+    present = sorted(set(grouping.by_proximity.values()),
+                     key=lambda g: ("near", "far", NO_PROXIMITY).index(g))
+    rep.files["curves.png"] = plot_curves(points, present, out / "curves.png")
+    rep.files["curves.csv"] = write_curves_csv(points, out / "curves.csv")
+    rep.files["groups.csv"] = _write_csv(out / "groups.csv", _GROUP_COLS, _group_rows(rep))
+    rep.files["recommendations.csv"] = _write_csv(out / "recommendations.csv", _CHOICE_COLS,
+                                                  _choice_rows(rep))
+    md = out / "report.md"
+    md.write_text(_markdown(rep, stamp), encoding="utf-8")
+    rep.files["report.md"] = md
+    page = out / "report.html"
+    page.write_text(_html(rep, stamp, out), encoding="utf-8")
+    rep.files["report.html"] = page
+    if save_to_studies:
+        rep.notes_saved = _save_to_studies(storage, rep, stamp)
+    return rep

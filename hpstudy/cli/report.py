@@ -1,0 +1,32 @@
+"""``hpstudy report``: the heatmap, lr curves, groups and recommendations of every study."""
+
+from __future__ import annotations
+
+import click
+
+from hpstudy.cli._console import console
+from hpstudy.cli._options import storage_option
+
+
+@click.command("report")
+@storage_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="hpstudy-report",
+              show_default=True, help="Output folder.")
+@click.option("--threshold", type=float, default=0.72, show_default=True,
+              help="Proximity above which a dataset is near ImageNet.")
+@click.option("--no-save", is_flag=True,
+              help="Do not store the heatmap and note on the studies (optuna-dashboard).")
+def command(storage: str | None, out_dir: str, threshold: float, no_save: bool) -> None:
+    """Write report.md, report.html, heatmap/curves PNG+CSV, groups and recommendations."""
+    from hpstudy.analysis import build_report
+    from hpstudy.study import open_storage, resolve_storage_url
+
+    rdb = open_storage(resolve_storage_url(storage), create=False)
+    rep = build_report(rdb, out_dir, threshold=threshold, save_to_studies=not no_save)
+    console.print(f"report of {len(rep.results)} studies in {rep.out_dir}: "
+                  + ", ".join(sorted(rep.files)))
+    for m in rep.missing:
+        console.print(f"[yellow]missing:[/] {m.replace('`', '')}")
+    if rep.notes_saved:
+        console.print(f"heatmap and note saved on {len(rep.notes_saved)} studies; view with "
+                      f"optuna-dashboard --artifact-dir {rep.out_dir / 'artifacts'}")
