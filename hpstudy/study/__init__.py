@@ -1,9 +1,33 @@
 """Study design and execution: specs, the grid, the Optuna storage, workers and their results."""
 
-from hpstudy.study._grid import BASELINE, GridPoint, Variant, grid, point_key, search_space, variants
-from hpstudy.study._report import StudyStatus, SummaryRow, study_status, summarize
+from hpstudy.study._gpus import assign_gpus, parse_gpus, visible_gpus
+from hpstudy.study._grid import (
+    BASELINE,
+    GridPoint,
+    Variant,
+    grid,
+    point_key,
+    search_space,
+    variants,
+)
+from hpstudy.study._heartbeat import HeartbeatSettings
+from hpstudy.study._report import (
+    FailedAttempt,
+    RunningTrial,
+    StudyStatus,
+    SummaryRow,
+    study_status,
+    summarize,
+)
 from hpstudy.study._runner import RunProgress, RunResult, WorkerActivity, run_study
-from hpstudy.study._spec import FACTORS, LrFindSettings, StudySpec, load_spec, packaged_specs, parse_spec
+from hpstudy.study._spec import (
+    FACTORS,
+    LrFindSettings,
+    StudySpec,
+    load_spec,
+    packaged_specs,
+    parse_spec,
+)
 from hpstudy.study._storage import (
     DEFAULT_STORAGE,
     STORAGE_ENV,
@@ -19,10 +43,13 @@ __all__ = [
     "DEFAULT_STORAGE",
     "FACTORS",
     "STORAGE_ENV",
+    "FailedAttempt",
     "GridPoint",
+    "HeartbeatSettings",
     "LrFindSettings",
     "RunProgress",
     "RunResult",
+    "RunningTrial",
     "StudyRef",
     "StudySpec",
     "StudyStatus",
@@ -30,12 +57,14 @@ __all__ = [
     "Variant",
     "WorkerActivity",
     "WorkerConfig",
+    "assign_gpus",
     "create_study",
     "grid",
     "load_spec",
     "load_study",
     "open_storage",
     "packaged_specs",
+    "parse_gpus",
     "parse_spec",
     "point_key",
     "redact",
@@ -47,4 +76,5 @@ __all__ = [
     "study_status",
     "summarize",
     "variants",
+    "visible_gpus",
 ]

@@ -3,23 +3,80 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hpstudy.study._grid import BASELINE
-from hpstudy.study._grid import point_key
-from hpstudy.study._study import ATTR_POINT, StudyRef, complete_counts
+from hpstudy.study._grid import BASELINE, point_key
+from hpstudy.study._heartbeat import heartbeat_of, stale_trial_ids
+from hpstudy.study._study import (
+    ATTR_ATTEMPT,
+    ATTR_ERROR,
+    ATTR_INTERRUPTED,
+    ATTR_POINT,
+    StudyRef,
+    complete_counts,
+)
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["StudyStatus", "SummaryRow", "study_status", "summarize", "status_of"]
+__all__ = [
+    "FailedAttempt",
+    "RunningTrial",
+    "StudyStatus",
+    "SummaryRow",
+    "status_of",
+    "study_status",
+    "summarize",
+]
+
+
+@dataclass(frozen=True)
+class RunningTrial:
+    """A trial some worker is training now. ``stale`` when its heartbeat is overdue."""
+
+    number: int
+    point: str
+    attempt: int
+    host: str
+    pid: int | None
+    worker: str
+    device: str
+    since: str | None
+    stale: bool
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """One failed attempt of a grid point and why it failed."""
+
+    number: int
+    point: str
+    attempt: int
+    reason: str
+    host: str
+    finished: str | None
 
 
 @dataclass(frozen=True)
 class StudyStatus:
-    """Grid progress of one study. ``complete`` counts grid points, ``duplicates`` extra COMPLETE
-    trials of a point, ``failed`` FAIL trials (attempts), ``waiting`` queued trials."""
+    """Grid progress of one study.
+
+    Attributes:
+        complete: Grid points with a COMPLETE trial.
+        running: Trials some worker is training now.
+        waiting: Trials queued for a worker.
+        failed: Grid points left failed: out of attempts, nothing queued or running.
+        duplicates: COMPLETE trials beyond the first of their point (never expected).
+        attempts_failed: Failed attempts (FAIL trials that count toward the limit; an interrupted
+            trial does not).
+        stale: Running trials whose heartbeat is overdue (their worker is probably dead; the next
+            check fails and re-enqueues them).
+        interrupted: Trials stopped by Ctrl-C or SIGTERM (re-enqueued, no attempt used).
+        running_trials: What runs: host, pid, device, since when, which attempt.
+        failures: Every failed attempt with its reason.
+    """
 
     study: str
     dataset: str
@@ -30,18 +87,64 @@ class StudyStatus:
     waiting: int
     failed: int
     duplicates: int
+    attempts_failed: int = 0
+    stale: int = 0
+    interrupted: int = 0
+    running_trials: tuple[RunningTrial, ...] = ()
+    failures: tuple[FailedAttempt, ...] = ()
+
+    @property
+    def is_complete(self) -> bool:
+        """Every grid point complete (a point left failed means the study is not)."""
+        return self.complete == self.grid_size
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return asdict(self)
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat(timespec="seconds") if when else None
+
+
+def _reason(t: optuna.trial.FrozenTrial) -> str:
+    error = t.user_attrs.get(ATTR_ERROR)
+    if error:
+        return str(error)
+    who = f"{t.user_attrs.get('host', '?')}:{t.user_attrs.get('pid', '?')}"
+    return f"worker {who} stopped sending heartbeats (killed or lost)"
 
 
 def status_of(study: optuna.Study) -> StudyStatus:
+    """The grid progress, what runs now and what failed, of one hpstudy study."""
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
+    trials = [t for t in study.get_trials(deepcopy=False) if ATTR_POINT in t.user_attrs]
     per_point = complete_counts(trials)
-    states = Counter(t.state for t in trials if ATTR_POINT in t.user_attrs)
+    states = Counter(t.state for t in trials)
+    stale_ids = set(stale_trial_ids(study, heartbeat_of(study))) if states[
+        TrialState.RUNNING
+    ] else set()
     attrs = study.user_attrs
+    by_point: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for t in trials:
+        by_point.setdefault(t.user_attrs[ATTR_POINT], []).append(t)
+    live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    failures = tuple(
+        FailedAttempt(t.number, t.user_attrs[ATTR_POINT], int(t.user_attrs.get(ATTR_ATTEMPT, 1)),
+                      _reason(t), str(t.user_attrs.get("host", "")), _iso(t.datetime_complete))
+        for t in trials
+        if t.state == TrialState.FAIL and not t.user_attrs.get(ATTR_INTERRUPTED)
+    )
+    running = tuple(
+        RunningTrial(
+            t.number, t.user_attrs[ATTR_POINT], int(t.user_attrs.get(ATTR_ATTEMPT, 1)),
+            str(t.user_attrs.get("host", "")), t.user_attrs.get("pid"),
+            str(t.user_attrs.get("worker", "")), str(t.user_attrs.get("device", "")),
+            _iso(t.datetime_start), t._trial_id in stale_ids,
+        )
+        for t in trials
+        if t.state == TrialState.RUNNING
+    )
     return StudyStatus(
         study=study.study_name,
         dataset=attrs.get("dataset", "?"),
@@ -50,8 +153,16 @@ def status_of(study: optuna.Study) -> StudyStatus:
         complete=len(per_point),
         running=states[TrialState.RUNNING],
         waiting=states[TrialState.WAITING],
-        failed=states[TrialState.FAIL],
+        failed=sum(
+            1 for ts in by_point.values()
+            if not any(t.state in live for t in ts) and any(t.state == TrialState.FAIL for t in ts)
+        ),
         duplicates=sum(n - 1 for n in per_point.values()),
+        attempts_failed=len(failures),
+        stale=len(stale_ids),
+        interrupted=sum(1 for t in trials if t.user_attrs.get(ATTR_INTERRUPTED)),
+        running_trials=running,
+        failures=failures,
     )
 
 

@@ -2,38 +2,66 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import signal
+import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from hpstudy.datasets import get_dataset, resolve_root
-from hpstudy.errors import DataNotFoundError
+from hpstudy.errors import DataNotFoundError, HpstudyError
+from hpstudy.study._gpus import assign_gpus, visible_gpus
+from hpstudy.study._heartbeat import HeartbeatSettings, heartbeat_of
+from hpstudy.study._note import save_design_note
 from hpstudy.study._report import StudyStatus, SummaryRow, status_of, summarize
 from hpstudy.study._spec import StudySpec, load_spec
 from hpstudy.study._storage import open_storage, redact, resolve_storage_url, storage_lock
 from hpstudy.study._study import (
-    DEFAULT_MAX_ATTEMPTS,
+    ATTR_ATTEMPT,
     ATTR_POINT,
+    DEFAULT_MAX_ATTEMPTS,
     StudyRef,
     create_study,
     ensure_queued,
+    fail_stale,
     lr_find_key,
+    release,
 )
-from hpstudy.study._worker import WorkerConfig, worker_main
+from hpstudy.study._worker import (
+    TrainFn,
+    WorkerConfig,
+    pending,
+    study_data,
+    train_point,
+    worker_main,
+)
 
-__all__ = ["RunProgress", "RunResult", "WorkerActivity", "run_study", "ensure_lr_find"]
+__all__ = [
+    "LrFindFn",
+    "RunProgress",
+    "RunResult",
+    "WorkerActivity",
+    "ensure_lr_find",
+    "find_lr_point",
+    "run_study",
+]
 
 
 @dataclass(frozen=True)
 class WorkerActivity:
-    """What one worker is training right now."""
+    """What one worker is training right now (``device`` as it runs it, e.g. ``cuda:1``)."""
 
     worker: str
     point: str
     since: float
+    host: str = ""
+    device: str = ""
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -64,38 +92,48 @@ class RunResult:
 ProgressFn = Callable[[RunProgress], None]
 
 
-def ensure_lr_find(ref: StudyRef, data_root: str | Path | None, device: str) -> dict[str, float]:
+#: ``lr_find_fn(ref, fraction, data_root, device) -> {"lr": ..., "method": ..., ...}``.
+LrFindFn = Callable[[StudyRef, float, "str | Path | None", str], dict[str, Any]]
+
+
+def find_lr_point(
+    ref: StudyRef, fraction: float, data_root: str | Path | None, device: str
+) -> dict[str, Any]:
+    """Run fastai's lr finder for one training fraction with the baseline hyperparameters."""
+    from hpstudy.training import Hyperparams, find_lr
+
+    data = study_data(ref, data_root)
+    b = ref.spec.baseline
+    baseline = Hyperparams(lr=1e-3, divisor=b["divisor"], wd=b["wd"], beta2=b["beta2"], ps=b["ps"])
+    result = find_lr(
+        data.train(fraction), data.valid(), baseline, data.settings(ref.spec, device),
+        ref.spec.lr_find,
+    )
+    return {"lr": result.lr, "method": result.method, **result.details}
+
+
+def ensure_lr_find(
+    ref: StudyRef,
+    data_root: str | Path | None,
+    device: str,
+    lr_find_fn: LrFindFn = find_lr_point,
+) -> dict[str, float]:
     """Run the lr finder once per training fraction and store it on the study.
 
     Runs under a storage-wide lock, so concurrent coordinators compute each value once; values
-    already stored are reused, never recomputed.
+    already stored are reused, never recomputed. The study's dashboard note is written (or brought
+    up to date) under the same lock.
     """
-    from hpstudy.study._data import StudyData
-    from hpstudy.training import Hyperparams, find_lr
-
     study = ref.study
     out: dict[str, float] = {}
     with storage_lock(_storage_url(ref), f"lr-find:{study.study_name}"):
         stored = study.user_attrs
-        data: StudyData | None = None
         for fraction in sorted(ref.spec.fractions):
             key = lr_find_key(fraction)
-            if key in stored:
-                out[key] = float(stored[key]["lr"])
-                continue
-            if data is None:
-                data = StudyData.open(ref.dataset, data_root, ref.spec)
-            b = ref.spec.baseline
-            baseline = Hyperparams(lr=1e-3, divisor=b["divisor"], wd=b["wd"], beta2=b["beta2"],
-                                   ps=b["ps"])
-            result = find_lr(
-                data.train(fraction), data.valid(), baseline, data.settings(ref.spec, device),
-                ref.spec.lr_find,
-            )
-            study.set_user_attr(
-                key, {"lr": result.lr, "method": result.method, **result.details}
-            )
-            out[key] = result.lr
+            if key not in stored:
+                study.set_user_attr(key, lr_find_fn(ref, fraction, data_root, device))
+            out[key] = float(study.user_attrs[key]["lr"])
+        save_design_note(ref)
     return out
 
 
@@ -110,9 +148,10 @@ def _activity(ref: StudyRef) -> list[WorkerActivity]:
     out = []
     for t in ref.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         since = t.datetime_start.timestamp() if t.datetime_start else time.time()
+        a = t.user_attrs
         out.append(
-            WorkerActivity(t.user_attrs.get("worker", "?"), t.user_attrs.get(ATTR_POINT, "?"),
-                           since)
+            WorkerActivity(a.get("worker", "?"), a.get(ATTR_POINT, "?"), since,
+                           a.get("host", ""), a.get("device", ""), int(a.get(ATTR_ATTEMPT, 1)))
         )
     return sorted(out, key=lambda a: a.worker)
 
@@ -125,36 +164,58 @@ def run_study(
     storage: str | None = None,
     data_root: str | Path | None = None,
     device: str = "auto",
+    gpus: list[str] | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    heartbeat: HeartbeatSettings | None = None,
     on_progress: ProgressFn | None = None,
     poll_s: float = 1.0,
+    train_fn: TrainFn = train_point,
+    lr_find_fn: LrFindFn = find_lr_point,
 ) -> RunResult:
     """Run (or resume) the study of ``spec`` on ``dataset`` until every grid point is done.
 
-    Everything a user can get wrong (dataset, spec, data, device, storage URL) is checked before
-    anything is written to the storage. Grid points already complete are never trained again.
+    Everything a user can get wrong (dataset, spec, data, device, GPUs, storage URL) is checked
+    before anything is written to the storage. Grid points already complete are never trained
+    again; points left failed by an earlier run get ``max_attempts`` new attempts. Several
+    ``run_study`` calls (on one host or many) may run the same study at once: creation, the lr
+    finder and the queue are each done once, under storage-wide locks.
 
     Args:
         dataset: A registered dataset name.
         spec: A packaged spec name, a path to a spec file, or a :class:`StudySpec`.
         workers: Worker processes on this host; on the CPU each gets ``cores // workers`` threads.
+            ``0`` prepares the study (creation, lr finder, queue) for ``hpstudy worker`` processes
+            elsewhere and returns.
         storage: Storage URL (default ``$HPSTUDY_STORAGE`` or ``sqlite:///hpstudy.db``).
         data_root: Folder that holds the dataset (default ``$HPSTUDY_DATA``).
         device: ``auto``, ``cpu`` or ``cuda``.
+        gpus: GPU ids the workers share round-robin (default: every visible GPU; CUDA only).
         max_attempts: Attempts per grid point before it is left failed.
+        heartbeat: Heartbeat settings of a new study (an existing one keeps its own).
         on_progress: Called about every ``poll_s`` seconds with a :class:`RunProgress`.
+        poll_s: Seconds between progress reports and checks for dead workers.
+        train_fn: The training step of the workers (a stand-in in tests and benchmarks).
+        lr_find_fn: The lr finder (a stand-in in tests and benchmarks).
 
     Raises:
         HpstudyError: For any user error, before the storage is touched.
+        KeyboardInterrupt: On Ctrl-C, once the workers have stopped and released their trials.
     """
     from hpstudy.training import resolve_arch, resolve_device
 
-    if workers < 1:
-        raise ValueError("workers must be >= 1")
+    if workers < 0:
+        raise ValueError("workers must be >= 0")
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be >= 1")
     plugin = get_dataset(dataset)
     spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
     resolve_arch(spec_obj.arch)
     device = resolve_device(device)
+    slots: list[str | None] = [None] * workers
+    if device.startswith("cuda") and workers:
+        slots = list(assign_gpus(workers, gpus, visible_gpus()))
+    elif gpus is not None:
+        raise HpstudyError("--gpus needs --device cuda (or auto with a visible GPU)")
     root = resolve_root(plugin, data_root)
     splits = plugin.load(root)
     if not splits.train or not splits.valid:
@@ -165,8 +226,9 @@ def run_study(
     url = resolve_storage_url(storage)
 
     rdb = open_storage(url, create=True)
-    ref = create_study(rdb, spec_obj, dataset, plugin.metric)
+    ref = create_study(rdb, spec_obj, dataset, plugin.metric, heartbeat=heartbeat)
     start = time.time()
+    trained_base: int | None = None
 
     def report(phase: str) -> StudyStatus:
         status = status_of(ref.study)
@@ -180,14 +242,22 @@ def run_study(
                                     phase))
         return status
 
-    trained_base: int | None = None
     report("lr-find")
-    lr_values = ensure_lr_find(ref, data_root, device)
-    queued = ensure_queued(ref, max_attempts=max_attempts)
+    lr_values = ensure_lr_find(ref, data_root, device, lr_find_fn)
+    ensure_queued(ref, max_attempts=max_attempts)
     before = status_of(ref.study)
     trained_base = before.complete
-    if queued or before.waiting:
-        _run_workers(ref, url, data_root, device, workers, max_attempts, report, poll_s)
+    if workers and (before.waiting or before.running):
+        config = WorkerConfig(
+            storage_url=url,
+            study_name=ref.study.study_name,
+            data_root=str(data_root) if data_root is not None else None,
+            device=device,
+            threads=max(1, (os.cpu_count() or 1) // workers) if device == "cpu" else None,
+            max_attempts=max_attempts,
+            poll_s=max(0.2, min(2.0, heartbeat_of(ref.study).interval_s / 2)),
+        )
+        _Pool(ref, config, slots, train_fn, poll_s).run(report)
     final = report("done")
     return RunResult(
         study=ref.study.study_name,
@@ -200,44 +270,96 @@ def run_study(
     )
 
 
-def _run_workers(
-    ref: StudyRef,
-    url: str,
-    data_root: str | Path | None,
-    device: str,
-    workers: int,
-    max_attempts: int,
-    report: Callable[[str], StudyStatus],
-    poll_s: float,
-) -> None:
-    cores = os.cpu_count() or 1
-    threads = max(1, cores // workers) if device == "cpu" else None
-    ctx = mp.get_context("spawn")
-    procs = []
-    for i in range(workers):
-        cfg = WorkerConfig(
-            storage_url=url,
-            study_name=ref.study.study_name,
-            data_root=str(data_root) if data_root is not None else None,
-            device=device,
-            threads=threads,
-            worker_id=f"w{i}",
-            max_attempts=max_attempts,
-        )
-        p = ctx.Process(target=worker_main, args=(cfg,), name=f"hpstudy-worker-{i}")
+class _Pool:
+    """This host's worker processes: started, watched, replaced when they die, stopped on Ctrl-C."""
+
+    def __init__(
+        self,
+        ref: StudyRef,
+        config: WorkerConfig,
+        slots: list[str | None],
+        train_fn: TrainFn,
+        poll_s: float,
+    ) -> None:
+        self.ref = ref
+        self.config = config
+        self.slots = slots
+        self.train_fn = train_fn
+        self.poll_s = poll_s
+        self.heartbeat = heartbeat_of(ref.study)
+        self.ctx = mp.get_context("spawn")
+        self.procs: dict[int, mp.process.BaseProcess] = {}
+        self.pids: set[int] = set()
+        self.restarts_left = len(slots) * max(1, config.max_attempts)
+
+    def _start(self, slot: int) -> None:
+        cfg = replace(self.config, gpu=self.slots[slot], worker_id=f"w{slot}")
+        p = self.ctx.Process(target=worker_main, args=(cfg, self.train_fn),
+                             name=f"hpstudy-worker-{slot}")
         p.start()
-        procs.append(p)
-    try:
-        while any(p.is_alive() for p in procs):
-            report("training")
-            for p in procs:
-                p.join(timeout=poll_s / max(1, len(procs)))
-    except KeyboardInterrupt:
-        # The terminal sent SIGINT to the workers too; give them time to mark their trials.
-        deadline = time.time() + 10
-        for p in procs:
+        self.procs[slot] = p
+        if p.pid is not None:
+            self.pids.add(p.pid)
+
+    def run(self, report: Callable[[str], StudyStatus]) -> None:
+        """Start the workers and return when none of them has anything left to do."""
+        try:
+            for slot in range(len(self.slots)):
+                self._start(slot)
+            while True:
+                report("training")
+                fail_stale(self.ref, self.heartbeat)
+                if not self._replace_dead():
+                    return
+                alive = [p for p in self.procs.values() if p.is_alive()]
+                if not alive:
+                    time.sleep(self.poll_s)
+                for p in alive:
+                    p.join(timeout=self.poll_s / len(alive))
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+
+    def _replace_dead(self) -> bool:
+        """Restart workers that are gone while work is left. Returns whether to keep watching.
+
+        A worker that crashed (non-zero exit, e.g. killed by the OOM killer) is replaced at once,
+        within a restart budget; one that finished is replaced only when new work appeared (a
+        stale trial of another worker re-enqueued). With no worker left and trials still running
+        elsewhere, the coordinator keeps watching them.
+        """
+        from optuna.trial import TrialState
+
+        dead = [s for s, p in self.procs.items() if not p.is_alive()]
+        if not dead:
+            return True
+        if not pending(self.ref):
+            return len(dead) < len(self.procs)
+        waiting = self.ref.study._storage.get_all_trials(
+            self.ref.study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+        )
+        for slot in dead:
+            crashed = self.procs[slot].exitcode != 0
+            if self.restarts_left > 0 and (crashed or waiting):
+                self.restarts_left -= 1
+                self._start(slot)
+        return any(p.is_alive() for p in self.procs.values()) or self.restarts_left > 0
+
+    def stop(self) -> None:
+        """Interrupt every worker, wait for them to record their trials, release what is left."""
+        alive = [p for p in self.procs.values() if p.is_alive()]
+        for p in alive:  # the terminal's Ctrl-C may not have reached them (another session)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGINT)  # type: ignore[arg-type]
+        deadline = time.time() + _STOP_GRACE_S
+        for p in alive:
             p.join(timeout=max(0.1, deadline - time.time()))
-        for p in procs:
+        for p in alive:
             if p.is_alive():
-                p.terminate()
-        raise
+                p.kill()
+                p.join(timeout=5)
+        host = socket.gethostname()
+        release(self.ref, {(host, pid) for pid in self.pids})
+
+
+_STOP_GRACE_S = 10.0

@@ -5,33 +5,43 @@ grid point that has none yet (under a storage-wide lock, so concurrent coordinat
 twice). A worker claims a point by switching a ``WAITING`` trial to ``RUNNING`` with
 ``storage.set_trial_state_values``, which is atomic on every RDB backend (row lock on
 PostgreSQL/MySQL, ``BEGIN IMMEDIATE`` on SQLite): of two workers that try the same trial, one gets
-``False`` and moves on. A trial that fails is recorded as ``FAIL`` and its point re-enqueued, up to a
-retry limit.
+``False`` and moves on. A trial that fails is recorded as ``FAIL`` and its point re-enqueued, up to
+a retry limit. A worker that dies silently stops its heartbeat; its trial is then failed by
+whichever process notices first (atomically, so once) and its point re-enqueued. Every re-enqueue
+goes through :func:`ensure_queued` under the lock, so a point never has two live trials.
 """
 
 from __future__ import annotations
 
-import socket
+import random
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpstudy.errors import StudyMismatchError, UnknownStudyError
 from hpstudy.study._grid import GridPoint, grid, point_key, search_space
+from hpstudy.study._heartbeat import ATTR_HEARTBEAT, HeartbeatSettings, stale_trial_ids
 from hpstudy.study._spec import StudySpec
 from hpstudy.study._storage import storage_lock
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import TrialState
 
 __all__ = [
-    "ATTR_POINT",
     "ATTR_ATTEMPT",
+    "ATTR_ERROR",
+    "ATTR_INTERRUPTED",
+    "ATTR_LIMIT",
+    "ATTR_POINT",
     "StudyRef",
     "claim_next",
     "create_study",
     "ensure_queued",
+    "fail_stale",
+    "finish",
+    "release",
     "load_study",
     "lr_find_key",
     "study_name",
@@ -39,7 +49,11 @@ __all__ = [
 
 ATTR_POINT = "grid_point"
 ATTR_ATTEMPT = "attempt"
+ATTR_LIMIT = "attempt_limit"
+ATTR_ERROR = "error"
+ATTR_INTERRUPTED = "interrupted"
 DEFAULT_MAX_ATTEMPTS = 3
+_CLAIM_WINDOW = 8
 
 
 def study_name(spec_name: str, dataset: str) -> str:
@@ -71,11 +85,27 @@ def _sampler(spec: StudySpec) -> optuna.samplers.GridSampler:
     return optuna.samplers.GridSampler(search_space(spec), seed=spec.seed)
 
 
-def create_study(storage: Any, spec: StudySpec, dataset: str, metric: str) -> StudyRef:
+def create_study(
+    storage: Any,
+    spec: StudySpec,
+    dataset: str,
+    metric: str,
+    *,
+    heartbeat: HeartbeatSettings | None = None,
+) -> StudyRef:
     """Create the study of ``spec`` on ``dataset`` (or load it when it exists with the same spec).
 
-    The spec, its hash, the dataset, the metric and the grid size are stored as study user
-    attributes.
+    The spec, its hash, the dataset, the metric, the grid size and the heartbeat settings are stored
+    as study user attributes. Creation runs under a storage-wide lock, so processes that start
+    together on a fresh database create the study once.
+
+    Args:
+        storage: An open storage (:func:`~hpstudy.study.open_storage`).
+        spec: The study design.
+        dataset: The dataset name.
+        metric: The dataset's validation metric.
+        heartbeat: Heartbeat settings of a new study (default :class:`HeartbeatSettings`); an
+            existing study keeps its own.
 
     Raises:
         StudyMismatchError: If a study of that name exists with a different spec hash.
@@ -99,6 +129,7 @@ def create_study(storage: Any, spec: StudySpec, dataset: str, metric: str) -> St
             study.set_user_attr("dataset", dataset)
             study.set_user_attr("metric", metric)
             study.set_user_attr("grid_size", len(grid(spec)))
+            study.set_user_attr(ATTR_HEARTBEAT, (heartbeat or HeartbeatSettings()).to_dict())
             study.set_user_attr("spec_hash", spec.hash)  # last: marks the study as complete
     return StudyRef(study, spec, dataset)
 
@@ -150,10 +181,28 @@ def _trials_by_point(study: optuna.Study) -> dict[str, list[optuna.trial.FrozenT
     return out
 
 
-def ensure_queued(ref: StudyRef, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> int:
+def _counts_as_attempt(t: optuna.trial.FrozenTrial) -> bool:
+    """A ``FAIL`` trial uses up an attempt unless it was interrupted (Ctrl-C, SIGTERM)."""
+    from optuna.trial import TrialState
+
+    return t.state == TrialState.FAIL and not t.user_attrs.get(ATTR_INTERRUPTED)
+
+
+def ensure_queued(
+    ref: StudyRef, *, max_attempts: int | None = None, keys: Collection[str] | None = None
+) -> int:
     """Enqueue every grid point that is neither complete, running, waiting, nor out of attempts.
 
-    Runs under a storage-wide lock so two coordinators starting together enqueue each point once.
+    Runs under a storage-wide lock, so processes that call it together (coordinators starting at
+    once, workers re-enqueueing after a failure) enqueue each point once. A point's attempt number
+    is its failed attempts plus one; interrupted trials do not count.
+
+    Args:
+        ref: The study.
+        max_attempts: Give every point that is not complete this many more attempts (what a new
+            ``hpstudy run`` does, so it retries points left failed). ``None`` keeps each point's
+            stored limit: a point whose failed attempts reached it is left failed.
+        keys: Only these grid point keys (default: the whole grid).
 
     Returns:
         The number of trials enqueued.
@@ -165,16 +214,22 @@ def ensure_queued(ref: StudyRef, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) ->
     with storage_lock(_url(study), f"queue:{study.study_name}"):
         by_point = _trials_by_point(study)
         for p in ref.points:
-            trials = by_point.get(p.key, [])
-            states = Counter(t.state for t in trials)
-            if states[TrialState.COMPLETE] or states[TrialState.RUNNING] or states[
-                TrialState.WAITING
-            ]:
+            if keys is not None and p.key not in keys:
                 continue
-            failed = states[TrialState.FAIL]
-            if failed >= max_attempts:
+            trials = sorted(by_point.get(p.key, []), key=lambda t: t.number)
+            active = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+            if any(t.state in active for t in trials):
                 continue
-            _enqueue(study, p, attempt=failed + 1)
+            failed = sum(_counts_as_attempt(t) for t in trials)
+            if max_attempts is not None:
+                limit = failed + max_attempts
+            elif trials:
+                limit = int(trials[-1].user_attrs.get(ATTR_LIMIT, DEFAULT_MAX_ATTEMPTS))
+            else:
+                limit = DEFAULT_MAX_ATTEMPTS
+            if failed >= limit:
+                continue
+            _enqueue(study, p, attempt=failed + 1, limit=limit)
             added += 1
     return added
 
@@ -185,37 +240,111 @@ def _url(study: optuna.Study) -> str:
     return inner.url
 
 
-def _enqueue(study: optuna.Study, point: GridPoint, *, attempt: int) -> None:
+def _enqueue(study: optuna.Study, point: GridPoint, *, attempt: int, limit: int) -> None:
     study.enqueue_trial(
         {"variant": point.variant.name, "fraction": point.fraction},
-        user_attrs={ATTR_POINT: point.key, ATTR_ATTEMPT: attempt},
+        user_attrs={ATTR_POINT: point.key, ATTR_ATTEMPT: attempt, ATTR_LIMIT: limit},
         skip_if_exists=False,
     )
 
 
-def requeue(ref: StudyRef, point: GridPoint, *, attempt: int) -> None:
-    """Enqueue ``point`` again after a failed attempt (the failing worker calls this)."""
-    _enqueue(ref.study, point, attempt=attempt)
+def claim_next(ref: StudyRef, *, owner: dict[str, Any], rng: random.Random) -> optuna.Trial | None:
+    """Atomically take one ``WAITING`` trial of the study, or return ``None`` when none is left.
 
+    The heartbeat is recorded before the claim, so a claimed trial always has one and a worker
+    killed right after claiming is still found stale. Workers pick among the first few waiting
+    trials at random (grid order is kept roughly) so that they rarely race for the same one.
 
-def claim_next(ref: StudyRef) -> optuna.Trial | None:
-    """Atomically take one ``WAITING`` trial of the study, or return ``None`` when none is left."""
+    Args:
+        ref: The study.
+        owner: User attributes that say who runs the trial (host, pid, worker, device).
+        rng: This worker's random generator.
+    """
     import optuna
-    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     study = ref.study
     storage = study._storage
-    for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,)):
+    waiting = storage.get_all_trials(
+        study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+    )
+    waiting.sort(key=lambda t: t.number)
+    head, tail = waiting[:_CLAIM_WINDOW], waiting[_CLAIM_WINDOW:]
+    rng.shuffle(head)
+    for t in head + tail:
         try:
+            storage.record_heartbeat(t._trial_id)
             if not storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
                 continue  # another worker took it first
-        except UpdateFinishedTrialError:
-            continue
+        except (UpdateFinishedTrialError, StorageInternalError):
+            continue  # taken and finished meanwhile, or a write conflict: try the next one
         trial = optuna.Trial(study, t._trial_id)
-        trial.set_user_attr("host", socket.gethostname())
+        for key, value in owner.items():
+            trial.set_user_attr(key, value)
         return trial
     return None
+
+
+def finish(ref: StudyRef, trial_id: int, state: TrialState, value: float | None = None) -> bool:
+    """Switch a ``RUNNING`` trial to ``state`` (with ``value`` when COMPLETE) if it still runs.
+
+    Returns:
+        ``False`` when the trial was already finished by another process (found stale and
+        failed, or released by a coordinator): its result must then be discarded.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    values = None if value is None else [value]
+    try:
+        return bool(ref.study._storage.set_trial_state_values(trial_id, state, values))
+    except UpdateFinishedTrialError:
+        return False
+
+
+def fail_stale(ref: StudyRef, settings: HeartbeatSettings) -> list[int]:
+    """Fail the study's stale trials (workers that died) and re-enqueue their grid points.
+
+    Safe to call from any number of processes: the state switch is atomic, so each stale trial is
+    failed, and its point re-enqueued, once. A stale trial counts as a failed attempt.
+
+    Returns:
+        The IDs of the trials this call failed.
+    """
+    from optuna.trial import TrialState
+
+    won = [
+        tid for tid in stale_trial_ids(ref.study, settings) if finish(ref, tid, TrialState.FAIL)
+    ]
+    if won:
+        keys = {ref.study._storage.get_trial(tid).user_attrs.get(ATTR_POINT) for tid in won}
+        ensure_queued(ref, keys=keys)
+    return won
+
+
+def release(ref: StudyRef, owners: Collection[tuple[str, int]]) -> int:
+    """Mark the ``RUNNING`` trials of (host, pid) ``owners`` as interrupted and re-enqueue them.
+
+    A coordinator calls this for its own workers after stopping them, so a Ctrl-C leaves no trial
+    ``RUNNING`` even when a worker had to be killed; an interrupted trial uses up no attempt.
+
+    Returns:
+        The number of trials released.
+    """
+    from optuna.trial import TrialState
+
+    storage = ref.study._storage
+    released = []
+    for t in ref.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if (t.user_attrs.get("host"), t.user_attrs.get("pid")) not in owners:
+            continue
+        storage.set_trial_user_attr(t._trial_id, ATTR_INTERRUPTED, True)
+        storage.set_trial_user_attr(t._trial_id, ATTR_ERROR, "interrupted")
+        if finish(ref, t._trial_id, TrialState.FAIL):
+            released.append(t.user_attrs.get(ATTR_POINT))
+    if released:
+        ensure_queued(ref, keys=set(released))
+    return len(released)
 
 
 def point_of(ref: StudyRef, variant: str, fraction: float) -> GridPoint:

@@ -1,23 +1,43 @@
-"""A worker process: claims grid points of one study and trains them until none is left."""
+"""A worker process: claims grid points of one study and trains them until none is left.
+
+The training step is a plain function (``TrainFn``); the default, :func:`train_point`, trains with
+fastai. Tests and benchmarks pass a stand-in (see :mod:`hpstudy.study._standin`) and so exercise
+the real claim, heartbeat, retry and queue code without training a network.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import os
+import random
+import signal
+import socket
+import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hpstudy.study._grid import GridPoint
+from hpstudy.study._heartbeat import Heartbeat, HeartbeatSettings, heartbeat_of
 from hpstudy.study._study import (
     ATTR_ATTEMPT,
+    ATTR_ERROR,
+    ATTR_INTERRUPTED,
+    ATTR_POINT,
     DEFAULT_MAX_ATTEMPTS,
     StudyRef,
     claim_next,
+    ensure_queued,
+    fail_stale,
+    finish,
     load_study,
     lr_find_key,
     point_of,
-    requeue,
 )
 
 if TYPE_CHECKING:
@@ -25,31 +45,72 @@ if TYPE_CHECKING:
 
     from hpstudy.study._data import StudyData
 
-__all__ = ["WorkerConfig", "run_worker", "train_point"]
+__all__ = [
+    "TrainFn",
+    "WorkerConfig",
+    "install_interrupt_handlers",
+    "pending",
+    "run_worker",
+    "study_data",
+    "train_point",
+    "worker_main",
+]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """Everything a worker process needs; plain data so it crosses process boundaries."""
+    """Everything a worker process needs; plain data so it crosses process boundaries.
+
+    Attributes:
+        storage_url: The study storage (may hold a password: never print it, use ``redact``).
+        study_name: ``<spec>:<dataset>``.
+        data_root: Folder holding the dataset (default ``$HPSTUDY_DATA``).
+        device: ``cpu`` or ``cuda`` (inside the worker, after ``CUDA_VISIBLE_DEVICES``).
+        gpu: The physical GPU id this worker was given (``CUDA_VISIBLE_DEVICES``), if any.
+        threads: Torch CPU threads, when set.
+        worker_id: A label shown in progress and status.
+        max_attempts: Attempts a grid point gets before it is left failed (default limit of points
+            enqueued without one).
+        poll_s: Seconds between checks for stale trials while the queue is empty but trials run.
+    """
 
     storage_url: str
     study_name: str
     data_root: str | None = None
     device: str = "cpu"
+    gpu: str | None = None
     threads: int | None = None
     worker_id: str = "w0"
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    poll_s: float = 2.0
 
 
-def train_point(
-    ref: StudyRef, data: StudyData, trial: optuna.Trial, point: GridPoint, device: str
-) -> float:
-    """Train one claimed grid point and record everything about it on the trial."""
+#: ``train_fn(ref, trial, point, config) -> metric``: trains one claimed grid point.
+TrainFn = Callable[[StudyRef, "optuna.Trial", GridPoint, WorkerConfig], float]
+
+_DATA: dict[tuple[str, str | None, str], StudyData] = {}
+
+
+def study_data(ref: StudyRef, data_root: str | Path | None) -> StudyData:
+    """The study's dataset in this process, opened once and kept (images decode on first use)."""
+    from hpstudy.study._data import StudyData
+
+    key = (ref.dataset, None if data_root is None else str(data_root), ref.spec.hash)
+    if key not in _DATA:
+        _DATA[key] = StudyData.open(ref.dataset, data_root, ref.spec)
+    return _DATA[key]
+
+
+def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: WorkerConfig) -> float:
+    """Train one claimed grid point with fastai and record everything about it on the trial."""
     from hpstudy.training import Hyperparams, train_trial
 
     fraction_attr = ref.study.user_attrs.get(lr_find_key(point.fraction))
     if fraction_attr is None:
         raise RuntimeError(f"no stored lr-finder value for fraction {point.fraction:g}")
+    data = study_data(ref, config.data_root)
     base_lr = float(fraction_attr["lr"])
     hp_values = dict(point.variant.hparams)
     hp = Hyperparams(
@@ -59,12 +120,10 @@ def train_point(
         beta2=hp_values["beta2"],
         ps=hp_values["ps"],
     )
-    settings = data.settings(ref.spec, device)
+    settings = data.settings(ref.spec, config.device)
     trial.set_user_attr("hparams", {**asdict(hp), "lr_mult": hp_values["lr_mult"]})
     trial.set_user_attr("lr_find", base_lr)
     trial.set_user_attr("metric", settings.metric)
-    trial.set_user_attr("device", device)
-    trial.set_user_attr("pid", os.getpid())
     train, valid = data.train(point.fraction), data.valid()
     trial.set_user_attr("n_train", len(train))
 
@@ -81,57 +140,172 @@ def train_point(
     return result.metric
 
 
-def run_worker(config: WorkerConfig) -> int:
-    """Claim and train grid points until the queue is empty. Returns the number of trials run.
+def _device_label(config: WorkerConfig) -> str:
+    if config.device.startswith("cuda") and config.gpu is not None:
+        return f"cuda:{config.gpu}"
+    return config.device
 
-    A trial that raises is told ``FAIL`` with the error text and re-enqueued until
-    ``max_attempts``; an interrupted one (Ctrl-C) is told ``FAIL`` as interrupted and re-enqueued
-    without counting as an attempt, so the next run continues where this one stopped.
-    """
-    import torch
+
+def _owner(config: WorkerConfig) -> dict[str, Any]:
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "worker": config.worker_id,
+        "device": _device_label(config),
+        "claimed_at": time.time(),
+    }
+
+
+def _record_failure(ref: StudyRef, trial: optuna.Trial, exc: BaseException) -> None:
     from optuna.trial import TrialState
 
-    from hpstudy.study._data import StudyData
+    trial.set_user_attr(ATTR_ERROR, f"{type(exc).__name__}: {exc}"[:2000])
+    trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+    if finish(ref, trial._trial_id, TrialState.FAIL):
+        ensure_queued(ref, keys={trial.user_attrs[ATTR_POINT]})
+
+
+def _record_interrupt(ref: StudyRef, trial: optuna.Trial) -> None:
+    from optuna.trial import TrialState
+
+    trial.set_user_attr(ATTR_INTERRUPTED, True)
+    trial.set_user_attr(ATTR_ERROR, "interrupted")
+    if finish(ref, trial._trial_id, TrialState.FAIL):
+        ensure_queued(ref, keys={trial.user_attrs[ATTR_POINT]})
+
+
+def _run_one(
+    ref: StudyRef, trial: optuna.Trial, config: WorkerConfig, train_fn: TrainFn,
+    heartbeat: HeartbeatSettings,
+) -> bool:
+    """Train one claimed trial and record its outcome. Returns whether it completed."""
+    from optuna.trial import TrialState
+
+    variant = trial.suggest_categorical("variant", [p.variant.name for p in ref.points])
+    fraction = trial.suggest_categorical("fraction", sorted(ref.spec.fractions))
+    point = point_of(ref, variant, fraction)
+    started = time.time()
+    with Heartbeat(ref.study._storage, trial._trial_id, heartbeat):
+        try:
+            with _interruptible():
+                value = float(train_fn(ref, trial, point, config))
+            if not math.isfinite(value):
+                raise FloatingPointError(f"the metric is {value} (the loss diverged)")
+        except KeyboardInterrupt:
+            _record_interrupt(ref, trial)
+            raise
+        except Exception as exc:  # a failed trial must not stop the study
+            _log.warning("trial %d (%s, attempt %s) failed: %s", trial.number, point.key,
+                         trial.user_attrs.get(ATTR_ATTEMPT, 1), exc)
+            _record_failure(ref, trial, exc)
+            return False
+        trial.set_user_attr("trial_wall_s", round(time.time() - started, 3))
+        if not finish(ref, trial._trial_id, TrialState.COMPLETE, value):
+            _log.warning("trial %d (%s) was failed as stale while it ran; its result is dropped",
+                         trial.number, point.key)
+            return False
+    return True
+
+
+def pending(ref: StudyRef) -> bool:
+    """Whether any trial of the study is still RUNNING or WAITING."""
+    from optuna.trial import TrialState
+
+    return bool(ref.study._storage.get_all_trials(
+        ref.study._study_id, deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)
+    ))
+
+
+def run_worker(config: WorkerConfig, train_fn: TrainFn = train_point) -> int:
+    """Claim and train grid points until no trial of the study is waiting or running.
+
+    A trial that raises is recorded ``FAIL`` with the error text and its point re-enqueued until its
+    attempt limit; an interrupted one (Ctrl-C, SIGTERM) is recorded ``FAIL`` as interrupted and
+    re-enqueued without using an attempt, so the next run continues where this one stopped. While
+    the queue is empty but other workers' trials run, the worker waits and fails those whose
+    heartbeat stopped, then trains their re-enqueued points.
+
+    Args:
+        config: Where the study is and how to train.
+        train_fn: The training step (default: fastai, :func:`train_point`).
+
+    Returns:
+        The number of trials this worker completed.
+    """
     from hpstudy.study._storage import open_storage
 
     if config.threads:
+        import torch
+
         torch.set_num_threads(config.threads)
     storage = open_storage(config.storage_url, create=False)
     ref = load_study(storage, config.study_name)
-    data = StudyData.open(ref.dataset, config.data_root, ref.spec)
+    heartbeat = heartbeat_of(ref.study)
+    rng = random.Random(f"{socket.gethostname()}:{os.getpid()}:{time.time()}")
     done = 0
     while True:
-        trial = claim_next(ref)
-        if trial is None:
-            return done
-        variant = trial.suggest_categorical("variant", [p.variant.name for p in ref.points])
-        fraction = trial.suggest_categorical("fraction", sorted(ref.spec.fractions))
-        point = point_of(ref, variant, fraction)
-        attempt = int(trial.user_attrs.get(ATTR_ATTEMPT, 1))
-        trial.set_user_attr("worker", config.worker_id)
-        started = time.time()
-        try:
-            value = train_point(ref, data, trial, point, config.device)
-        except KeyboardInterrupt:
-            trial.set_user_attr("error", "interrupted")
-            ref.study.tell(trial, state=TrialState.FAIL)
-            requeue(ref, point, attempt=attempt)
-            raise
-        except Exception as exc:  # a failed trial must not stop the study
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
-            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-            ref.study.tell(trial, state=TrialState.FAIL)
-            if attempt < config.max_attempts:
-                requeue(ref, point, attempt=attempt + 1)
+        trial = claim_next(ref, owner=_owner(config), rng=rng)
+        if trial is not None:
+            done += _run_one(ref, trial, config, train_fn, heartbeat)
             continue
-        trial.set_user_attr("trial_wall_s", round(time.time() - started, 3))
-        ref.study.tell(trial, value)
-        done += 1
+        if fail_stale(ref, heartbeat):
+            continue
+        if not pending(ref):
+            return done
+        with _interruptible():
+            time.sleep(config.poll_s)
 
 
-def worker_main(config: WorkerConfig) -> None:
-    """Process entry point (``multiprocessing`` target)."""
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Deliver SIGINT/SIGTERM only inside this block (training, sleeping).
+
+    Outside it the signals wait, so a Ctrl-C never lands between claiming a trial and recording who
+    runs it, or in the middle of recording a result; it interrupts the next training step instead.
+    Only the main thread may change the mask; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     try:
-        run_worker(config)
-    except KeyboardInterrupt:
-        pass
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+
+
+class _Interrupt:
+    """SIGINT/SIGTERM handler: the first signal interrupts the trial; later ones are ignored."""
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.fired:
+            return
+        self.fired = True
+        raise KeyboardInterrupt
+
+
+def install_interrupt_handlers() -> None:
+    """Turn SIGINT and SIGTERM into one ``KeyboardInterrupt`` (a second signal is ignored).
+
+    From here on the signals are held back except while a trial trains or the worker sleeps (see
+    ``_interruptible``). Call it once, in the main thread of a worker process.
+    """
+    handler = _Interrupt()
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+
+
+def worker_main(config: WorkerConfig, train_fn: TrainFn = train_point) -> None:
+    """Process entry point (``multiprocessing`` target)."""
+    install_interrupt_handlers()
+    if config.gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = config.gpu
+    with contextlib.suppress(KeyboardInterrupt):
+        run_worker(config, train_fn)

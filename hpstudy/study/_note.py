@@ -1,0 +1,73 @@
+"""The optuna-dashboard note each study carries: its design, in words, next to its trials."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from hpstudy.study._grid import variants
+from hpstudy.study._spec import FACTORS
+from hpstudy.study._study import lr_find_key
+
+if TYPE_CHECKING:
+    from hpstudy.study._study import StudyRef
+
+__all__ = ["design_note", "save_design_note"]
+
+_ATTR_NOTE = "dashboard_note_sha"
+
+
+def design_note(ref: StudyRef) -> str:
+    """A Markdown account of the study: baseline, factors, fractions, lr-finder values, values."""
+    spec = ref.spec
+    attrs = ref.study.user_attrs
+    lines = [
+        f"# {ref.study.study_name}",
+        "",
+        spec.description or f"Study spec `{spec.name}` on dataset `{ref.dataset}`.",
+        "",
+        f"Baseline-plus-one-factor design: `{spec.arch}` (pretrained: {spec.pretrained}), batch "
+        f"{spec.batch_size}, {spec.frozen_epochs} frozen + {spec.unfrozen_epochs} unfrozen epochs. "
+        f"Each trial is one variant (the baseline, or the baseline with one factor changed) "
+        f"trained on one fraction of the training split: {len(variants(spec))} variants × "
+        f"{len(spec.fractions)} fractions = {len(ref.points)} grid points, each run once.",
+        "",
+        "| factor | baseline | other values |",
+        "|---|---|---|",
+    ]
+    for factor in FACTORS:
+        others = ", ".join(f"{v:g}" for v in spec.factors.get(factor, ())) or "—"
+        lines.append(f"| `{factor}` | {spec.baseline[factor]:g} | {others} |")
+    lines += ["", "| training fraction | lr-finder value |", "|---|---|"]
+    for fraction in sorted(spec.fractions):
+        stored = attrs.get(lr_find_key(fraction))
+        lr = f"{stored['lr']:.3g} ({stored.get('method', '?')})" if stored else "not yet found"
+        lines.append(f"| {fraction:g} | {lr} |")
+    lines += [
+        "",
+        f"A trial's learning rate is the lr-finder value of its fraction × `lr_mult`. Its "
+        f"intermediate values are the validation {attrs.get('metric', 'metric')} after each epoch "
+        f"(step = epoch, frozen epochs first); its value is the metric after the last epoch. Trial "
+        f"user attributes hold the grid point, the attempt, the resolved hyperparameters, "
+        f"per-epoch losses, wall time, host and device.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def save_design_note(ref: StudyRef) -> bool:
+    """Save (or update) the study's dashboard note when optuna-dashboard is installed.
+
+    Returns:
+        Whether a note was written (``False`` when it is unchanged or the dashboard is missing).
+    """
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:
+        return False
+    note = design_note(ref)
+    sha = hashlib.sha256(note.encode()).hexdigest()[:16]
+    if ref.study.user_attrs.get(_ATTR_NOTE) == sha:
+        return False
+    save_note(ref.study, note)
+    ref.study.set_user_attr(_ATTR_NOTE, sha)
+    return True

@@ -1,0 +1,149 @@
+"""A stand-in workload for tests and benchmarks: sleeps instead of training a network.
+
+It replaces only the training step (and the lr finder) of a worker; everything else, claiming,
+heartbeats, retries and the queue, is the real code. Build one with :func:`standin_train` and
+:func:`standin_lr_find`; both return picklable callables, so spawned worker processes can use them.
+Not for studies whose results matter: the metric is a fixed function of the grid point.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpstudy.study._heartbeat import HeartbeatSettings
+from hpstudy.study._study import ATTR_ATTEMPT, DEFAULT_MAX_ATTEMPTS
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpstudy.study._grid import GridPoint
+    from hpstudy.study._study import StudyRef
+    from hpstudy.study._worker import TrainFn, WorkerConfig
+
+__all__ = ["StandinError", "prepare_standin_study", "standin_lr_find", "standin_node", "standin_train"]
+
+
+class StandinError(RuntimeError):
+    """The failure a stand-in trial raises on purpose."""
+
+
+def _metric(key: str) -> float:
+    return int(hashlib.sha256(key.encode()).hexdigest()[:6], 16) / 0xFFFFFF
+
+
+def _train(
+    ref: StudyRef,
+    trial: optuna.Trial,
+    point: GridPoint,
+    config: WorkerConfig,
+    *,
+    sleep_s: float,
+    epochs: int,
+    fail_first: tuple[str, ...],
+    fail_always: tuple[str, ...],
+) -> float:
+    attempt = int(trial.user_attrs.get(ATTR_ATTEMPT, 1))
+    if point.key in fail_always or (point.key in fail_first and attempt == 1):
+        raise StandinError(f"stand-in failure of {point.key} on attempt {attempt}")
+    value = _metric(point.key)
+    for epoch in range(epochs):
+        time.sleep(sleep_s / epochs)
+        trial.report(value * (epoch + 1) / epochs, epoch)
+    return value
+
+
+def standin_train(
+    sleep_s: float = 0.1,
+    *,
+    epochs: int = 1,
+    fail_first: tuple[str, ...] = (),
+    fail_always: tuple[str, ...] = (),
+) -> TrainFn:
+    """A training step that sleeps ``sleep_s`` and returns a fixed metric per grid point.
+
+    Args:
+        sleep_s: Seconds one trial takes.
+        epochs: Intermediate values reported (one per ``sleep_s / epochs``).
+        fail_first: Grid point keys (``"wd=0@0.2"``) whose first attempt raises.
+        fail_always: Grid point keys whose every attempt raises.
+    """
+    return functools.partial(
+        _train, sleep_s=sleep_s, epochs=epochs, fail_first=tuple(fail_first),
+        fail_always=tuple(fail_always),
+    )
+
+
+def _lr_find(
+    ref: StudyRef, fraction: float, data_root: str | Path | None, device: str, *, lr: float
+) -> dict[str, Any]:
+    return {"lr": lr, "method": "standin"}
+
+
+def standin_lr_find(lr: float = 1e-3) -> Any:
+    """An lr finder that returns ``lr`` for every fraction without training."""
+    return functools.partial(_lr_find, lr=lr)
+
+
+def prepare_standin_study(
+    url: str,
+    spec: str = "smoke",
+    dataset: str = "digits",
+    *,
+    heartbeat: HeartbeatSettings | None = None,
+    max_attempts: int | None = DEFAULT_MAX_ATTEMPTS,
+) -> StudyRef:
+    """What ``hpstudy run`` does before it starts workers, with the stand-in lr finder.
+
+    Opens (creating) the storage, creates the study, stores lr-finder values and fills the queue,
+    each under its storage-wide lock, without importing torch.
+    """
+    from hpstudy.study._runner import ensure_lr_find
+    from hpstudy.study._spec import load_spec
+    from hpstudy.study._storage import open_storage
+    from hpstudy.study._study import create_study, ensure_queued
+
+    ref = create_study(open_storage(url, create=True), load_spec(spec), dataset, "accuracy",
+                       heartbeat=heartbeat)
+    ensure_lr_find(ref, None, "cpu", standin_lr_find())
+    ensure_queued(ref, max_attempts=max_attempts)
+    return ref
+
+
+def standin_node(
+    url: str,
+    train_fn: TrainFn,
+    *,
+    spec: str = "smoke",
+    dataset: str = "digits",
+    heartbeat: HeartbeatSettings | None = None,
+    start_at: float | None = None,
+    worker_id: str = "w0",
+) -> int:
+    """One host's ``hpstudy run --workers 1`` with the stand-in workload, in this process.
+
+    Args:
+        url: Storage URL (a fresh database is fine: creation is race-free).
+        train_fn: The stand-in training step (:func:`standin_train`).
+        spec: Study spec name.
+        dataset: Dataset name (only its name is used).
+        heartbeat: Heartbeat settings of a new study.
+        start_at: Wall-clock time to wait for, so many processes start at the same moment.
+        worker_id: The worker label.
+
+    Returns:
+        The number of trials this node completed.
+    """
+    from hpstudy.study._study import study_name
+    from hpstudy.study._worker import WorkerConfig, install_interrupt_handlers, run_worker
+
+    if start_at is not None:
+        time.sleep(max(0.0, start_at - time.time()))
+    prepare_standin_study(url, spec, dataset, heartbeat=heartbeat)
+    install_interrupt_handlers()
+    poll = 0.5 if heartbeat is None else max(0.2, heartbeat.interval_s / 2)
+    config = WorkerConfig(url, study_name(spec, dataset), worker_id=worker_id, poll_s=poll)
+    return run_worker(config, train_fn)
