@@ -1,6 +1,15 @@
 """Dataset plugins: the base class a plugin subclasses, the registry that finds plugins, subsets."""
 
 from hpstudy.datasets._base import Dataset, Sample, Splits, Task
+from hpstudy.datasets._describe import DatasetDescription, describe_dataset, image_size_of
+from hpstudy.datasets._download import (
+    DownloadError,
+    DownloadReport,
+    Source,
+    download_dataset,
+    download_source,
+    safe_extract,
+)
 from hpstudy.datasets._listing import DatasetListing, DatasetRow, list_datasets
 from hpstudy.datasets._registry import (
     ENTRY_POINT_GROUP,
@@ -19,19 +28,28 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "BrokenPlugin",
     "Dataset",
+    "DownloadError",
+    "DownloadReport",
+    "DatasetDescription",
     "DatasetListing",
     "DatasetRow",
     "PluginInfo",
     "Sample",
+    "Source",
     "Splits",
     "Task",
     "available_datasets",
     "broken_plugins",
+    "describe_dataset",
+    "download_dataset",
+    "download_source",
     "fraction_indices",
     "fraction_subset",
     "get_dataset",
+    "image_size_of",
     "list_datasets",
     "register_dataset",
     "resolve_root",
+    "safe_extract",
     "unregister_dataset",
 ]
