@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hpstudy.datasets import Splits, Task
-from hpstudy_datasets._common import Row, SkipLog, StudyDataset, files_in, read_csv, valid_groups
+from hpstudy_datasets._common import Row, SkipLog, StudyDataset, files_in, read_csv
 
 __all__ = ["AmazonDataset"]
 
@@ -61,7 +61,4 @@ class AmazonDataset(StudyDataset):
             else:
                 rows.append((f"train-jpg/{name}.jpg", tuple(sorted(set(tags)))))
         rows = self.verified(root, rows, skip, lambda item: [root / item])
-        valid = valid_groups(item for item, _ in rows)
-        return self.splits(
-            TAGS, [r for r in rows if r[0] not in valid], [r for r in rows if r[0] in valid], skip
-        )
+        return self.seeded_splits(TAGS, rows, skip)

@@ -190,6 +190,23 @@ class StudyDataset(Dataset):
                 skip.add(str(bad[0].relative_to(root)), bad[1])
         return kept
 
+    def seeded_splits(
+        self,
+        classes: Sequence[str],
+        rows: Sequence[Row],
+        skip: SkipLog,
+        group: Callable[[str], str] = str,
+    ) -> Splits:
+        """:meth:`splits` with a fixed 80/20 split of the groups (``group(item)``, by default each
+        item its own group), see :func:`valid_groups`."""
+        chosen = valid_groups(group(item) for item, _ in rows)
+        return self.splits(
+            classes,
+            [r for r in rows if group(r[0]) not in chosen],
+            [r for r in rows if group(r[0]) in chosen],
+            skip,
+        )
+
     @staticmethod
     def splits(
         classes: Sequence[str],

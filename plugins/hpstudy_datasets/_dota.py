@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hpstudy.datasets import Splits, Task
-from hpstudy_datasets._common import Row, SkipLog, StudyDataset, files_in, valid_groups
+from hpstudy_datasets._common import Row, SkipLog, StudyDataset, files_in
 
 __all__ = ["DotaDataset"]
 
@@ -92,10 +92,4 @@ class DotaDataset(StudyDataset):
             train, valid = self._read(root, "train/", skip), self._read(root, "val/", skip)
             return self.splits(CATEGORIES, train, valid, skip)
         rows = self._read(root, "", skip)
-        chosen = valid_groups(item for item, _ in rows)
-        return self.splits(
-            CATEGORIES,
-            [r for r in rows if r[0] not in chosen],
-            [r for r in rows if r[0] in chosen],
-            skip,
-        )
+        return self.seeded_splits(CATEGORIES, rows, skip)

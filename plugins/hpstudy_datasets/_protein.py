@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpstudy.datasets import Splits, Task
-from hpstudy_datasets._common import Row, SkipLog, StudyDataset, files_in, read_csv, valid_groups
+from hpstudy_datasets._common import Row, SkipLog, StudyDataset, files_in, read_csv
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -81,13 +81,7 @@ class ProteinDataset(StudyDataset):
                 labels = tuple(sorted({LOCATIONS[int(t)] for t in target}, key=LOCATIONS.index))
                 rows.append((f"train/{image_id}", labels))
         rows = self.verified(root, rows, skip, lambda item: self.files(root, item))
-        valid = valid_groups(item for item, _ in rows)
-        return self.splits(
-            LOCATIONS,
-            [r for r in rows if r[0] not in valid],
-            [r for r in rows if r[0] in valid],
-            skip,
-        )
+        return self.seeded_splits(LOCATIONS, rows, skip)
 
     def image(self, root: Path, item: str) -> Image.Image:
         import numpy as np

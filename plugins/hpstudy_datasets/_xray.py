@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hpstudy.datasets import Splits, Task
-from hpstudy_datasets._common import Row, SkipLog, StudyDataset, files_in, read_csv, valid_groups
+from hpstudy_datasets._common import Row, SkipLog, StudyDataset, files_in, read_csv
 
 __all__ = ["XrayDataset"]
 
@@ -97,10 +97,4 @@ class XrayDataset(StudyDataset):
                 [r for r in rows if Path(r[0]).name in test_names],
                 skip,
             )
-        valid = valid_groups(patient[item] for item, _ in rows)
-        return self.splits(
-            LABELS,
-            [r for r in rows if patient[r[0]] not in valid],
-            [r for r in rows if patient[r[0]] in valid],
-            skip,
-        )
+        return self.seeded_splits(LABELS, rows, skip, group=patient.__getitem__)

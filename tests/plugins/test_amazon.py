@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpstudy.testing import DatasetConformance, FixtureInfo, write_csv, write_image
 from hpstudy_datasets import AmazonDataset
 from hpstudy_datasets._amazon import TAGS
+
+from hpstudy.testing import DatasetConformance, FixtureInfo, write_csv, write_image
 
 _TAGS = ("clear primary", "clear primary water", "haze primary", "cloudy", "partly_cloudy primary")
 

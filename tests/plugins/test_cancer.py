@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpstudy.testing import DatasetConformance, FixtureInfo, write_csv, write_image
 from hpstudy_datasets import CancerDataset
+
+from hpstudy.testing import DatasetConformance, FixtureInfo, write_csv, write_image
 
 HEADER = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization")
 

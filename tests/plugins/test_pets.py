@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpstudy.testing import DatasetConformance, FixtureInfo, write_image
 from hpstudy_datasets import PetsDataset
+
+from hpstudy.testing import DatasetConformance, FixtureInfo, write_image
 
 BREEDS = ("Abyssinian", "Bengal", "american_bulldog")
 

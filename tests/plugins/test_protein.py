@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from hpstudy_datasets import ProteinDataset
+from hpstudy_datasets._protein import CHANNELS, LOCATIONS
 from PIL import Image
 
 from hpstudy.datasets import Sample
 from hpstudy.testing import DatasetConformance, FixtureInfo, write_csv, write_image
-from hpstudy_datasets import ProteinDataset
-from hpstudy_datasets._protein import CHANNELS, LOCATIONS
 
 _TARGETS = ("0", "25 0", "2", "23", "0 2 21", "25")
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hpstudy_datasets import QuickDrawDataset
+from hpstudy_datasets._quickdraw import PER_CLASS_ENV, render
 
 from hpstudy.datasets import Sample
 from hpstudy.errors import HpstudyError
 from hpstudy.testing import DatasetConformance, FixtureInfo, write_csv
-from hpstudy_datasets import QuickDrawDataset
-from hpstudy_datasets._quickdraw import PER_CLASS_ENV, render
 
 HEADER = ("countrycode", "drawing", "key_id", "recognized", "timestamp", "word")
 WORDS = ("alarm clock", "cat", "The Eiffel Tower")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hpstudy_datasets import TinyImageNetDataset
+
 from hpstudy.datasets import Sample, Splits, resolve_root
 from hpstudy.testing import DatasetConformance, FixtureInfo, write_image
-from hpstudy_datasets import TinyImageNetDataset
 
 WNIDS = ("n01443537", "n01629819", "n01641577")
 
@@ -50,9 +51,6 @@ class TestTinyImageNet(DatasetConformance):
 
 class TestTinyImageNetFlat(TestTinyImageNet):
     """The folder's contents directly in ``<data_root>/tiny-imagenet/``."""
-
-    def make_fixture(self, root: Path) -> FixtureInfo:
-        return make_tiny(root)
 
     def make_fixture(self, root: Path) -> FixtureInfo:
         return make_tiny(root)

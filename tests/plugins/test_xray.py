@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpstudy.testing import DatasetConformance, FixtureInfo, write_csv, write_image
 from hpstudy_datasets import XrayDataset
 from hpstudy_datasets._xray import LABELS
+
+from hpstudy.testing import DatasetConformance, FixtureInfo, write_csv, write_image
 
 HEADER = (
     "Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age",
