@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -71,17 +72,33 @@ def decode_split(
     """
     from PIL import Image
 
+    damaged: list[str] = []
+
     def load(s: Sample) -> np.ndarray:
-        img = dataset.image(root, s.item)
-        if img.mode not in ("L", "RGB"):
-            img = img.convert("RGB")
-        if img.size != (size, size):
-            img = img.resize((size, size), Image.Resampling.BILINEAR)
-        return np.asarray(img)
+        # An image the plugin's load() passed but that fails to decode must not end a study: it
+        # becomes a black image (dropping it would shift the fraction indices of the split), and
+        # the failures are reported once below.
+        try:
+            img = dataset.image(root, s.item)
+            if img.mode not in ("L", "RGB"):
+                img = img.convert("RGB")
+            if img.size != (size, size):
+                img = img.resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(img)
+        except (OSError, ValueError, SyntaxError, KeyError, IndexError) as exc:
+            damaged.append(f"{s.item} ({type(exc).__name__}: {exc})")
+            return np.zeros((size, size), dtype=np.uint8)
 
     workers = threads or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         arrays = list(pool.map(load, samples))
+    if damaged:
+        warnings.warn(
+            f"{dataset.name}: {len(damaged)} of {len(samples)} images could not be decoded and are "
+            f"black in training (e.g. {'; '.join(damaged[:3])})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     gray = all(a.ndim == 2 for a in arrays)
     channels = 1 if gray else 3
     images = np.empty((len(arrays), channels, size, size), dtype=np.uint8)
