@@ -22,9 +22,21 @@ def cli() -> None:
 
 def _register() -> None:
     # One module per command (or command group); each defines a click command named like the module.
-    from hpstudy.cli import datasets, proximity, recommend, report, run, status
+    from hpstudy.cli import (
+        dashboard,
+        datasets,
+        lr_find,
+        proximity,
+        recommend,
+        report,
+        run,
+        status,
+        worker,
+    )
 
-    for module in (datasets, run, status, proximity, report, recommend):
+    for module in (
+        datasets, run, status, proximity, report, recommend, lr_find, worker, dashboard
+    ):
         cli.add_command(module.command)
 
 

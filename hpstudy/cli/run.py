@@ -42,25 +42,29 @@ def summary_table(result) -> object:  # noqa: ANN001 - RunResult
 @click.command("run")
 @click.option("--dataset", required=True, help="Registered dataset name (see `hpstudy datasets`).")
 @study_option
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes on this host.")
+@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Worker processes on this host; 0 only prepares the study (lr finder, queue) "
+                   "for `hpstudy worker` processes elsewhere.")
 @storage_option
 @data_root_option
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
+@click.option("--gpus", default=None, metavar="IDS",
+              help="GPUs the workers share round-robin, e.g. 0,2 (default: every visible GPU).")
 @click.option("--max-attempts", type=click.IntRange(min=1), default=3, show_default=True,
               help="Attempts per grid point before it is left failed.")
 def command(dataset: str, spec: str, workers: int, storage: str | None, data_root: str | None,
-            device: str, max_attempts: int) -> None:
+            device: str, gpus: str | None, max_attempts: int) -> None:
     """Run (or resume) the baseline-plus-one-factor study of SPEC on DATASET."""
-    from hpstudy.study import run_study
+    from hpstudy.study import parse_gpus, run_study
 
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[timing]}"), console=console, transient=False,
     )
     task = bar.add_task("starting", total=None, timing="")
-    workers_view = [table(None, ["worker", "training", "for"], [])]
+    columns = ["worker", "host", "device", "training", "attempt", "for"]
+    workers_view = [table(None, columns, [])]
 
     def on_progress(p) -> None:  # noqa: ANN001 - RunProgress
         s = p.status
@@ -70,19 +74,21 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
             total=s.grid_size,
             completed=s.complete,
             timing=f"elapsed {_fmt_s(p.elapsed_s)}  eta {_fmt_s(p.eta_s)}"
-            + (f"  failed attempts {s.failed}" if s.failed else ""),
+            + (f"  failed attempts {s.attempts_failed}" if s.attempts_failed else ""),
         )
         now = time.time()
         workers_view[0] = table(
-            None, ["worker", "training", "for"],
-            [[a.worker, a.point, _fmt_s(now - a.since)] for a in p.running],
+            None, columns,
+            [[a.worker, a.host, a.device, a.point, a.attempt, _fmt_s(now - a.since)]
+             for a in p.running],
         )
         live.update(Group(bar, workers_view[0]))
 
+    gpu_ids = parse_gpus(gpus)
     with Live(Group(bar), console=console, refresh_per_second=4, transient=True) as live:
         result = run_study(
             dataset, spec, workers=workers, storage=storage, data_root=data_root, device=device,
-            max_attempts=max_attempts, on_progress=on_progress,
+            gpus=gpu_ids, max_attempts=max_attempts, on_progress=on_progress,
         )
     console.print(summary_table(result))
     if result.trained_now:
@@ -93,7 +99,13 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
         trained = "nothing trained now"
     console.print(f"{result.status.complete}/{result.status.grid_size} complete; {trained}; "
                   f"lr_find {', '.join(f'{k}={v:.3g}' for k, v in result.lr_find.items())}")
-    if result.status.complete < result.status.grid_size:
+    if workers == 0:
+        console.print(f"prepared {result.study} on {result.storage}; start `hpstudy worker` "
+                      "processes to train it")
+        return
+    if not result.status.is_complete:
         console.print(f"[yellow]{result.status.grid_size - result.status.complete} grid point(s) "
-                      "are not complete; see `hpstudy status` and run again to retry them")
+                      f"are not complete ({result.status.failed} left failed after "
+                      f"{result.status.attempts_failed} failed attempt(s)); see `hpstudy status` "
+                      "and run again to retry them")
         raise SystemExit(1)

@@ -1,4 +1,4 @@
-"""``hpstudy status``: grid progress of every study in a storage."""
+"""``hpstudy status``: grid progress, running trials and failures of every study in a storage."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hpstudy.cli._options import json_option, storage_option
 @storage_option
 @json_option
 def command(storage: str | None, as_json: bool) -> None:
-    """Show grid size, complete, running, failed and duplicate trials per study."""
+    """Show grid progress per study, what runs where, and every failed attempt with its reason."""
     from hpstudy.study import open_storage, resolve_storage_url, study_status
 
     statuses = study_status(open_storage(resolve_storage_url(storage), create=False))
@@ -22,5 +22,22 @@ def command(storage: str | None, as_json: bool) -> None:
     if not statuses:
         console.print("no hpstudy studies in this storage; start one with `hpstudy run`")
         return
-    cols = ["study", "grid_size", "complete", "running", "waiting", "failed", "duplicates"]
+    cols = ["study", "grid_size", "complete", "running", "waiting", "failed", "attempts_failed",
+            "stale", "duplicates"]
     console.print(table(None, cols, [[getattr(s, c) for c in cols] for s in statuses]))
+    for s in statuses:
+        if s.running_trials:
+            console.print(table(
+                f"{s.study}: running", ["point", "attempt", "host", "pid", "worker", "device",
+                                        "since", "heartbeat"],
+                [[r.point, r.attempt, r.host, r.pid, r.worker, r.device, r.since,
+                  "stale" if r.stale else "ok"] for r in s.running_trials],
+            ))
+        if s.failures:
+            console.print(table(
+                f"{s.study}: failed attempts", ["point", "attempt", "host", "finished", "reason"],
+                [[f.point, f.attempt, f.host, f.finished, f.reason] for f in s.failures],
+            ))
+        if s.failed:
+            console.print(f"[yellow]{s.study}: {s.failed} grid point(s) left failed; "
+                          "`hpstudy run` retries them")

@@ -1,5 +1,6 @@
 """Study design and execution: specs, the grid, the Optuna storage, workers and their results."""
 
+from hpstudy.study._dashboard import open_dashboard
 from hpstudy.study._gpus import assign_gpus, parse_gpus, visible_gpus
 from hpstudy.study._grid import (
     BASELINE,
@@ -11,6 +12,7 @@ from hpstudy.study._grid import (
     variants,
 )
 from hpstudy.study._heartbeat import HeartbeatSettings
+from hpstudy.study._join import JoinResult, join_study
 from hpstudy.study._report import (
     FailedAttempt,
     RunningTrial,
@@ -46,6 +48,7 @@ __all__ = [
     "FailedAttempt",
     "GridPoint",
     "HeartbeatSettings",
+    "JoinResult",
     "LrFindSettings",
     "RunProgress",
     "RunResult",
@@ -61,7 +64,9 @@ __all__ = [
     "create_study",
     "grid",
     "load_spec",
+    "join_study",
     "load_study",
+    "open_dashboard",
     "open_storage",
     "packaged_specs",
     "parse_gpus",

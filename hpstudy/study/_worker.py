@@ -257,6 +257,7 @@ def run_worker(config: WorkerConfig, train_fn: TrainFn = train_point) -> int:
 
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_HANDLERS_INSTALLED = False
 
 
 @contextlib.contextmanager
@@ -267,7 +268,7 @@ def _interruptible() -> Iterator[None]:
     runs it, or in the middle of recording a result; it interrupts the next training step instead.
     Only the main thread may change the mask; elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if not _HANDLERS_INSTALLED or threading.current_thread() is not threading.main_thread():
         yield
         return
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
@@ -296,7 +297,9 @@ def install_interrupt_handlers() -> None:
     From here on the signals are held back except while a trial trains or the worker sleeps (see
     ``_interruptible``). Call it once, in the main thread of a worker process.
     """
+    global _HANDLERS_INSTALLED
     handler = _Interrupt()
+    _HANDLERS_INSTALLED = True
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)

@@ -1,0 +1,87 @@
+"""``hpstudy worker``: join a study that ``hpstudy run`` created, from any host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpstudy.datasets import get_dataset, resolve_root
+from hpstudy.errors import DataNotFoundError, UnknownStudyError
+from hpstudy.study._report import StudyStatus, status_of
+from hpstudy.study._spec import StudySpec, load_spec
+from hpstudy.study._storage import open_storage, resolve_storage_url, storage_lock
+from hpstudy.study._study import DEFAULT_MAX_ATTEMPTS, load_study, lr_find_key, study_name
+from hpstudy.study._worker import TrainFn, WorkerConfig, run_worker, train_point
+
+__all__ = ["JoinResult", "join_study"]
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    """What one joined worker did: the trials it completed and the study's status after."""
+
+    study: str
+    trained: int
+    status: StudyStatus
+
+
+def join_study(
+    dataset: str,
+    spec: str | StudySpec = "smoke",
+    *,
+    storage: str | None = None,
+    data_root: str | Path | None = None,
+    device: str = "auto",
+    gpu: str | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    train_fn: TrainFn = train_point,
+) -> JoinResult:
+    """Work on the existing study of ``spec`` on ``dataset`` in this process until none is left.
+
+    Args:
+        dataset: The study's dataset (its data must be on this host).
+        spec: The local spec; its hash must equal the stored one.
+        storage: The shared storage URL (default ``$HPSTUDY_STORAGE``).
+        data_root: Folder that holds the dataset (default ``$HPSTUDY_DATA``).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        gpu: The GPU id this process was given (for the record; ``CUDA_VISIBLE_DEVICES`` is the
+            caller's to set).
+        max_attempts: Attempts per grid point this worker allows (points keep their own limit).
+        train_fn: The training step.
+
+    Raises:
+        UnknownStudyError: If the study does not exist, or its lr finder has not run.
+        StudyMismatchError: If the stored spec hash differs from the local spec's.
+        HpstudyError: For any other user error, before a trial is claimed.
+    """
+    from hpstudy.training import resolve_device
+
+    plugin = get_dataset(dataset)
+    spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
+    device = resolve_device(device)
+    url = resolve_storage_url(storage)
+    name = study_name(spec_obj.name, dataset)
+    ref = load_study(open_storage(url, create=False), name, spec=spec_obj)
+    with storage_lock(url, f"lr-find:{name}"):  # waits for a coordinator still finding them
+        missing = [f for f in ref.spec.fractions if lr_find_key(f) not in ref.study.user_attrs]
+    if missing:
+        raise UnknownStudyError(
+            f"study {name!r} has no lr-finder value for fraction(s) "
+            f"{', '.join(f'{f:g}' for f in sorted(missing))}; let `hpstudy run` (with --workers 0 "
+            "to only prepare it) finish first"
+        )
+    root = resolve_root(plugin, data_root)
+    splits = plugin.load(root)
+    if not splits.train or not splits.valid:
+        raise DataNotFoundError(f"dataset {dataset!r} under {root} has no images in a split")
+    config = WorkerConfig(
+        storage_url=url,
+        study_name=name,
+        data_root=str(data_root) if data_root is not None else None,
+        device=device,
+        gpu=gpu,
+        worker_id=f"join-{gpu}" if gpu is not None else "join",
+        max_attempts=max_attempts,
+    )
+    trained = run_worker(config, train_fn)
+    return JoinResult(name, trained, status_of(ref.study))

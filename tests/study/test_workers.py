@@ -1,0 +1,189 @@
+"""Exactly once, on every backend: many workers at once, a SIGKILL, a raising trial, Ctrl-C.
+
+The workers are real processes running the real claim/heartbeat/retry/queue code; only the
+training step is the stand-in (a short sleep), see ``hpstudy.study._standin``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from hpstudy.study import HeartbeatSettings, StudyStatus, open_storage, study_status
+from hpstudy.study._standin import prepare_standin_study, standin_node, standin_train
+from hpstudy.study._worker import WorkerConfig, worker_main
+
+HEARTBEAT = HeartbeatSettings(interval_s=1, grace_s=4)
+STUDY = "smoke:digits"
+GRID = 26
+
+
+def _status(url: str) -> StudyStatus:
+    (status,) = study_status(open_storage(url, create=False))
+    return status
+
+
+def _assert_exactly_once(status: StudyStatus) -> None:
+    assert status.grid_size == GRID
+    assert status.complete == GRID
+    assert status.duplicates == 0
+    assert status.running == 0
+    assert status.waiting == 0
+    assert status.failed == 0
+
+
+def _trials(url: str) -> list:
+    import optuna
+
+    return optuna.load_study(study_name=STUDY, storage=open_storage(url, create=False)).get_trials()
+
+
+def test_many_workers_start_at_once_on_fresh_storage(storage_url: str) -> None:
+    ctx = mp.get_context("spawn")
+    start_at = time.time() + 6.0  # after every process has imported
+    procs = [
+        ctx.Process(
+            target=standin_node,
+            args=(storage_url, standin_train(0.1)),
+            kwargs={"heartbeat": HEARTBEAT, "start_at": start_at, "worker_id": f"w{i}"},
+        )
+        for i in range(8)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0] * 8
+    status = _status(storage_url)
+    _assert_exactly_once(status)
+    assert status.attempts_failed == 0
+    trials = _trials(storage_url)
+    assert len(trials) == GRID  # one trial per point: nothing enqueued twice
+    assert len({t.user_attrs["worker"] for t in trials}) > 1
+
+
+def _worker(url: str, i: int, train_fn) -> mp.process.BaseProcess:  # noqa: ANN001
+    cfg = WorkerConfig(url, STUDY, worker_id=f"w{i}", poll_s=0.5)
+    p = mp.get_context("spawn").Process(target=worker_main, args=(cfg, train_fn))
+    p.start()
+    return p
+
+
+def test_sigkilled_worker_is_detected_and_its_point_runs_again(storage_url: str) -> None:
+    prepare_standin_study(storage_url, heartbeat=HEARTBEAT)
+    procs = [_worker(storage_url, i, standin_train(1.5)) for i in range(3)]
+    victim = procs[0]
+    deadline = time.time() + 120
+    running_point = None
+    while time.time() < deadline and running_point is None:
+        for t in _trials(storage_url):
+            if t.state.name == "RUNNING" and t.user_attrs.get("pid") == victim.pid:
+                running_point = t.user_attrs["grid_point"]
+        time.sleep(0.2)
+    assert running_point is not None, "the victim never claimed a trial"
+    os.kill(victim.pid, signal.SIGKILL)
+    for p in procs[1:]:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs[1:]] == [0, 0]
+    status = _status(storage_url)
+    _assert_exactly_once(status)
+    assert status.attempts_failed == 1
+    (failure,) = status.failures
+    assert failure.point == running_point
+    assert "heartbeat" in failure.reason
+    rerun = [t for t in _trials(storage_url) if t.user_attrs["grid_point"] == running_point]
+    assert sorted((t.state.name, t.user_attrs["attempt"]) for t in rerun) == [
+        ("COMPLETE", 2), ("FAIL", 1)
+    ]
+
+
+def test_raising_trial_is_retried_then_left_failed_and_rerun_retries(storage_url: str) -> None:
+    flaky, broken = "wd=0@0.2", "ps=0.25@1"
+    prepare_standin_study(storage_url, heartbeat=HEARTBEAT, max_attempts=2)
+    train = standin_train(0.02, fail_first=(flaky,), fail_always=(broken,))
+    procs = [_worker(storage_url, i, train) for i in range(2)]
+    for p in procs:
+        p.join(timeout=300)
+    status = _status(storage_url)
+    assert status.complete == GRID - 1
+    assert not status.is_complete
+    assert status.failed == 1
+    assert status.attempts_failed == 3  # flaky once, broken twice (its limit)
+    assert status.running == status.waiting == status.duplicates == 0
+    reasons = {(f.point, f.attempt): f.reason for f in status.failures}
+    assert set(reasons) == {(flaky, 1), (broken, 1), (broken, 2)}
+    assert all("StandinError: stand-in failure" in r for r in reasons.values())
+
+    # A new run gives the point left failed fresh attempts; now it succeeds.
+    prepare_standin_study(storage_url, heartbeat=HEARTBEAT, max_attempts=2)
+    worker_main(WorkerConfig(storage_url, STUDY, poll_s=0.5), standin_train(0.02))
+    status = _status(storage_url)
+    _assert_exactly_once(status)
+    assert status.attempts_failed == 3
+    (done,) = [t for t in _trials(storage_url)
+               if t.user_attrs["grid_point"] == broken and t.state.name == "COMPLETE"]
+    assert done.user_attrs["attempt"] == 3
+
+
+_RUN = textwrap.dedent(
+    """
+    import sys
+    from hpstudy.study import HeartbeatSettings, run_study
+    from hpstudy.study._standin import standin_lr_find, standin_train
+
+    try:
+        run_study("digits", "smoke", workers=3, storage=sys.argv[1], device="cpu",
+                  heartbeat=HeartbeatSettings(1, 4), poll_s=0.2,
+                  train_fn=standin_train(float(sys.argv[2]), epochs=4),
+                  lr_find_fn=standin_lr_find())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    """
+)
+
+
+def test_ctrl_c_stops_workers_and_the_next_run_resumes(storage_url: str, tmp_path) -> None:
+    env = {**os.environ, "HPSTUDY_DATA": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN, storage_url, "1.0"], env=env, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            time.sleep(0.5)
+            try:
+                trials = _trials(storage_url)
+            except Exception:  # noqa: BLE001 - the study may not exist yet
+                continue
+            done = sum(t.state.name == "COMPLETE" for t in trials)
+            running = sum(t.state.name == "RUNNING" for t in trials)
+            if done >= 3 and running >= 2:
+                break
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    status = _status(storage_url)
+    assert status.running == 0
+    assert 0 < status.complete < GRID
+    assert status.interrupted >= 1
+    assert status.attempts_failed == 0  # an interruption uses up no attempt
+    interrupted = {t.user_attrs["grid_point"] for t in _trials(storage_url)
+                   if t.user_attrs.get("interrupted")}
+
+    resumed = subprocess.run([sys.executable, "-c", _RUN, storage_url, "0.05"], env=env,
+                             timeout=300)
+    assert resumed.returncode == 0
+    status = _status(storage_url)
+    _assert_exactly_once(status)
+    assert status.attempts_failed == 0
+    complete = {t.user_attrs["grid_point"]: t for t in _trials(storage_url)
+                if t.state.name == "COMPLETE"}
+    assert interrupted <= set(complete)
+    assert all(complete[p].user_attrs["attempt"] == 1 for p in interrupted)
