@@ -43,6 +43,7 @@ class DatasetDescription:
     valid: int
     skipped: int
     unreadable: int
+    skipped_examples: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,4 +116,5 @@ def describe_dataset(
         valid=len(splits.valid),
         skipped=splits.skipped,
         unreadable=total - len(known),
+        skipped_examples=splits.skipped_examples,
     )
