@@ -137,13 +137,12 @@ def standin_node(
     Returns:
         The number of trials this node completed.
     """
-    from hpstudy.study._study import study_name
     from hpstudy.study._worker import WorkerConfig, install_interrupt_handlers, run_worker
 
     if start_at is not None:
         time.sleep(max(0.0, start_at - time.time()))
-    prepare_standin_study(url, spec, dataset, heartbeat=heartbeat)
+    ref = prepare_standin_study(url, spec, dataset, heartbeat=heartbeat)
     install_interrupt_handlers()
     poll = 0.5 if heartbeat is None else max(0.2, heartbeat.interval_s / 2)
-    config = WorkerConfig(url, study_name(spec, dataset), worker_id=worker_id, poll_s=poll)
+    config = WorkerConfig(url, ref.study.study_name, worker_id=worker_id, poll_s=poll)
     return run_worker(config, train_fn)

@@ -87,6 +87,7 @@ def test_sigkilled_worker_is_detected_and_its_point_runs_again(storage_url: str)
         time.sleep(0.2)
     assert running_point is not None, "the victim never claimed a trial"
     os.kill(victim.pid, signal.SIGKILL)
+    victim.join(timeout=30)
     for p in procs[1:]:
         p.join(timeout=300)
     assert [p.exitcode for p in procs[1:]] == [0, 0]
