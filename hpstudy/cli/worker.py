@@ -34,6 +34,6 @@ def command(dataset: str, spec: str, storage: str | None, data_root: str | None,
         (gpu,) = parse_gpus(gpu) or (None,)
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before torch touches CUDA
     result = join_study(dataset, spec, storage=storage, data_root=data_root, device=device,
-                        gpu=gpu, max_attempts=max_attempts)
+                        gpu=gpu, max_attempts=max_attempts, handle_signals=True)
     console.print(f"{result.study}: this worker completed {result.trained} trial(s); "
                   f"{result.status.complete}/{result.status.grid_size} grid points complete")

@@ -11,7 +11,13 @@ from hpstudy.study._report import StudyStatus, status_of
 from hpstudy.study._spec import StudySpec, load_spec
 from hpstudy.study._storage import open_storage, resolve_storage_url, storage_lock
 from hpstudy.study._study import DEFAULT_MAX_ATTEMPTS, load_study, lr_find_key, study_name
-from hpstudy.study._worker import TrainFn, WorkerConfig, run_worker, train_point
+from hpstudy.study._worker import (
+    TrainFn,
+    WorkerConfig,
+    interrupt_handling,
+    run_worker,
+    train_point,
+)
 
 __all__ = ["JoinResult", "join_study"]
 
@@ -35,6 +41,7 @@ def join_study(
     gpu: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     train_fn: TrainFn = train_point,
+    handle_signals: bool = False,
 ) -> JoinResult:
     """Work on the existing study of ``spec`` on ``dataset`` in this process until none is left.
 
@@ -48,6 +55,8 @@ def join_study(
             caller's to set).
         max_attempts: Attempts per grid point this worker allows (points keep their own limit).
         train_fn: The training step.
+        handle_signals: Hold SIGINT/SIGTERM back except while training or waiting, so a Ctrl-C
+            always records the trial as interrupted (what the CLI wants; not in a notebook).
 
     Raises:
         UnknownStudyError: If the study does not exist, or its lr finder has not run.
@@ -83,5 +92,9 @@ def join_study(
         worker_id=f"join-{gpu}" if gpu is not None else "join",
         max_attempts=max_attempts,
     )
-    trained = run_worker(config, train_fn)
+    if handle_signals:
+        with interrupt_handling():
+            trained = run_worker(config, train_fn)
+    else:
+        trained = run_worker(config, train_fn)
     return JoinResult(name, trained, status_of(ref.study))

@@ -157,14 +157,32 @@ def _immediate_transactions(engine) -> None:  # noqa: ANN001 - a sqlalchemy Engi
     engine.dispose()  # connections opened before the hooks existed are dropped
 
 
+def _require_tables(url: str) -> None:
+    """Refuse a server database that holds no study tables (nothing is created in it)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            present = sa.inspect(conn).has_table("studies")
+    finally:
+        engine.dispose()
+    if not present:
+        raise StorageError(
+            f"no study storage in {redact(url)}; run `hpstudy run` first or pass --storage with "
+            "the database that holds the study"
+        )
+
+
 def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.RDBStorage
     """Open the Optuna RDB storage at ``url``.
 
     Args:
         url: An SQLAlchemy URL (``sqlite:///file.db``, ``postgresql+psycopg://host/db``,
             ``mysql+pymysql://user@host/db``).
-        create: Create the database file and tables when missing. When false, a missing SQLite
-            file is an error rather than a new empty database.
+        create: Create the database file and tables when missing (once, under a lock, however many
+            processes start together). When false, a missing SQLite file or a server database
+            without study tables is an error, and nothing is created.
 
     Raises:
         StorageError: If the URL is malformed, its driver is missing, or the server is unreachable.
@@ -197,6 +215,8 @@ def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.R
                 storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
             _immediate_transactions(storage.engine)
         else:
+            if not create:
+                _require_tables(url)
             with storage_lock(url, "create-tables"):
                 storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except ImportError as exc:

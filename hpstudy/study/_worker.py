@@ -49,6 +49,7 @@ __all__ = [
     "TrainFn",
     "WorkerConfig",
     "install_interrupt_handlers",
+    "interrupt_handling",
     "pending",
     "run_worker",
     "study_data",
@@ -303,6 +304,24 @@ def install_interrupt_handlers() -> None:
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+
+
+@contextlib.contextmanager
+def interrupt_handling() -> Iterator[None]:
+    """:func:`install_interrupt_handlers` for the duration of the block, then restore the defaults.
+
+    For a worker that runs inside a longer-lived process (``hpstudy worker``).
+    """
+    global _HANDLERS_INSTALLED
+    previous = {s: signal.getsignal(s) for s in _SIGNALS}
+    install_interrupt_handlers()
+    try:
+        yield
+    finally:
+        _HANDLERS_INSTALLED = False
+        for s, h in previous.items():
+            signal.signal(s, h)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 
 
 def worker_main(config: WorkerConfig, train_fn: TrainFn = train_point) -> None:

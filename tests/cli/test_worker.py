@@ -56,3 +56,4 @@ def test_worker_joins_and_uses_stored_lr_values(tmp_path: Path) -> None:
 def test_worker_help_lists_gpu_option() -> None:
     result = CliRunner().invoke(cli, ["worker", "--help"])
     assert result.exit_code == 0 and "--gpu" in result.output
+

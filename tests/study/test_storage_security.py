@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from hpstudy.cli import cli
+from hpstudy.cli import cli, main
 from hpstudy.errors import StorageError
 from hpstudy.study import open_storage
 from hpstudy.study._standin import prepare_standin_study, standin_train
@@ -46,3 +46,20 @@ def test_password_not_in_connection_error() -> None:
         open_storage(url, create=True)
     assert SECRET not in str(info.value)
     assert "***" in str(info.value)
+
+
+@pytest.mark.postgres
+def test_refused_worker_creates_nothing_in_an_empty_database(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["worker", "--dataset", "digits", "--storage", _with_password(postgres_url),
+              "--device", "cpu"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "no study storage" in err and SECRET not in err
+    assert len(err.strip().splitlines()) == 1
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+    engine.dispose()
