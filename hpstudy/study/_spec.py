@@ -35,6 +35,10 @@ class LrFindSettings:
     start_lr: float = 1e-7
     end_lr: float = 10.0
     num_it: int = 100
+    loss: str = "valid"  # the curve the suggestion comes from: "valid" or "train"
+    valid_images: int = 256  # held-out validation images evaluated after every step
+    divergence: float = 4.0  # stop once the smoothed loss exceeds this many times its best
+    repeats: int = 1  # sweeps with different seeds; the suggestion is their median
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,13 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
             problems.append(f"lr_find: unknown key {key!r} (known: {', '.join(known_lr)})")
         elif key == "num_it" and (not _is(value, int) or value < 5):
             problems.append(f"lr_find.num_it must be an integer >= 5, got {value!r}")
-        elif key != "num_it" and (not _is(value, float) or value <= 0):
+        elif key in ("valid_images", "repeats") and (not _is(value, int) or value < 1):
+            problems.append(f"lr_find.{key} must be an integer >= 1, got {value!r}")
+        elif key == "loss" and value not in ("valid", "train"):
+            problems.append(f"lr_find.loss must be \"valid\" or \"train\", got {value!r}")
+        elif key == "divergence" and (not _is(value, float) or value <= 1):
+            problems.append(f"lr_find.divergence must be a number > 1, got {value!r}")
+        elif key in ("start_lr", "end_lr") and (not _is(value, float) or value <= 0):
             problems.append(f"lr_find.{key} must be a number > 0, got {value!r}")
     if problems:
         raise SpecError(f"{source}: " + "; ".join(problems))

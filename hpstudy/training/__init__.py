@@ -12,7 +12,8 @@ from hpstudy.training._learner import (
     resolve_arch,
     resolve_device,
 )
-from hpstudy.training._lr_find import LrFindResult, find_lr
+from hpstudy.training._lr_find import LrFindResult, find_lr, lr_find_for_dataset
+from hpstudy.training._lr_plot import plot_lr_find
 from hpstudy.training._train import EpochRecord, TrainingDiverged, TrainResult, train_trial
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "build_learner",
     "decode_split",
     "find_lr",
+    "lr_find_for_dataset",
+    "plot_lr_find",
     "resolve_arch",
     "resolve_device",
     "train_trial",

@@ -1,23 +1,136 @@
-"""The learning-rate finder: one function, so the method behind it can change in one place."""
+"""The learning-rate finder: one function, so the method behind it can change in one place.
+
+The method is the one the 2019 study describes: sweep learning rates on the frozen network while
+recording the *validation* loss, smooth the curve with a digital filter, and take the learning rate
+where the smoothed loss falls most steeply. fastai's own suggestions from the same sweep are kept
+for comparison. See :mod:`hpstudy.training._lr_curve` for the filter and why it was chosen.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from hpstudy.errors import HpstudyError
 from hpstudy.study._spec import LrFindSettings
-from hpstudy.training._data import DecodedSplit
+from hpstudy.training._data import DecodedSplit, TensorBatches
 from hpstudy.training._learner import Hyperparams, TrainSettings, build_learner
+from hpstudy.training._lr_curve import Curve, fastai_suggestions, spread_decades
+from hpstudy.training._lr_sweep import Sweep, preserved_rng, run_sweep
 
-__all__ = ["LrFindResult", "find_lr"]
+__all__ = [
+    "FASTAI_SUGGESTIONS",
+    "LrFindResult",
+    "SweepAnalysis",
+    "analyse_sweep",
+    "find_lr",
+    "held_out_split",
+    "lr_find_for_dataset",
+]
+
+#: fastai's suggestion functions reported next to ours, in table order.
+FASTAI_SUGGESTIONS: tuple[str, ...] = ("valley", "steep", "minimum")
 
 
 @dataclass(frozen=True)
 class LrFindResult:
-    """The suggested learning rate, the method that produced it, and anything else worth storing."""
+    """The suggested learning rate, the method that produced it, and anything else worth storing.
+
+    ``details`` is JSON-ready (non-finite numbers become ``None``) and never uses the keys ``lr`` or
+    ``method``. For this finder it holds ``valley``, ``steep``, ``minimum`` (fastai's suggestions,
+    median over repeats), ``loss``, ``repeats``, ``spread_decades``, ``valid_images``, ``runs`` (one
+    dict a repeat: seed, suggestion, fastai's three, points recorded, stopped early) and ``curve``
+    (``lrs``, ``train_loss``, ``valid_loss``, ``smoothed`` of the repeat nearest the median).
+    """
 
     lr: float
     method: str
-    details: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepAnalysis:
+    """One sweep and every suggestion drawn from it."""
+
+    sweep: Sweep
+    loss: str
+    curve: Curve
+    fastai: dict[str, float]
+
+    @property
+    def suggestion(self) -> float:
+        return self.curve.lr
+
+
+def analyse_sweep(sweep: Sweep, loss: str) -> SweepAnalysis:
+    """Our suggestion from the ``loss`` curve, and fastai's three from the training loss."""
+    return SweepAnalysis(
+        sweep, loss, Curve.fit(sweep.lrs, sweep.losses(loss)),
+        fastai_suggestions(sweep.lrs, sweep.train_losses, sweep.num_it),
+    )
+
+
+def held_out_split(valid: DecodedSplit, n: int) -> DecodedSplit:
+    """``n`` images of ``valid`` (all of them if it has fewer), evenly spaced through the split.
+
+    The choice is fixed - no RNG - so every repeat and every run sees the same images.
+    """
+    if n >= len(valid):
+        return valid
+    return valid.subset(np.unique(np.linspace(0, len(valid) - 1, n).round().astype(np.int64)))
+
+
+def _median_lr(values: list[float]) -> float:
+    v = np.asarray([x for x in values if math.isfinite(x) and x > 0])
+    return float(10 ** np.median(np.log10(v))) if len(v) else math.nan
+
+
+def _json_number(x: float, digits: int = 6) -> float | None:
+    return float(f"{x:.{digits}g}") if math.isfinite(x) else None
+
+
+def _json_list(values: np.ndarray) -> list[float | None]:
+    return [_json_number(float(v), 5) for v in values]
+
+
+def _summarize(runs: list[SweepAnalysis], seeds: list[int], sweep: LrFindSettings,
+               valid_images: int) -> LrFindResult:
+    suggestions = [r.suggestion for r in runs]
+    lr = _median_lr(suggestions)
+    near = min(range(len(runs)), key=lambda i: abs(math.log10(suggestions[i] / lr)))
+    rep = runs[near]
+    details: dict[str, Any] = {
+        name: _json_number(_median_lr([r.fastai[name] for r in runs]))
+        for name in FASTAI_SUGGESTIONS
+    }
+    details.update(
+        loss=sweep.loss,
+        repeats=len(runs),
+        spread_decades=_json_number(spread_decades(suggestions)),
+        valid_images=valid_images,
+        runs=[
+            {
+                "seed": seed,
+                "suggestion": _json_number(r.suggestion),
+                **{name: _json_number(r.fastai[name]) for name in FASTAI_SUGGESTIONS},
+                "points": len(r.sweep.lrs),
+                "stopped_early": r.sweep.stopped_early,
+            }
+            for seed, r in zip(seeds, runs, strict=True)
+        ],
+        curve={
+            "seed": seeds[near],
+            "lrs": _json_list(rep.sweep.lrs),
+            "train_loss": _json_list(rep.sweep.train_losses),
+            "valid_loss": _json_list(rep.sweep.valid_losses),
+            "smoothed": _json_list(rep.curve.smoothed),
+        },
+    )
+    return LrFindResult(lr=lr, method=f"steepest-{sweep.loss}-loss-butterworth", details=details)
 
 
 def find_lr(
@@ -29,24 +142,92 @@ def find_lr(
 ) -> LrFindResult:
     """Sweep learning rates on the frozen network and suggest one.
 
-    For now this is fastai's ``Learner.lr_find`` (training loss, ``valley`` suggestion); its other
-    suggestions are kept in ``details``.
-    """
-    from fastai.callback.schedule import minimum, steep, valley
+    Each of ``sweep.repeats`` sweeps builds the trial's learner (architecture, head dropout, Adam with
+    ``beta2`` and ``wd``) with seed ``settings.seed + k``, which changes the head's initial weights
+    and the order of the training batches, freezes it and runs
+    :func:`~hpstudy.training._lr_sweep.run_sweep` with a fixed held-out set of
+    ``sweep.valid_images`` validation images. Each sweep's suggestion is the steepest descent of the
+    filtered ``sweep.loss`` curve; the result is their median (in log space), with their spread in
+    decades. The global RNG states are the same before and after.
 
-    learn = build_learner(train, valid, baseline, settings)
-    learn.freeze()
-    with learn.no_bar(), learn.no_logging():
-        res = learn.lr_find(
-            start_lr=sweep.start_lr,
-            end_lr=sweep.end_lr,
-            num_it=sweep.num_it,
-            show_plot=False,
-            suggest_funcs=(valley, steep, minimum),
-        )
-    return LrFindResult(
-        lr=float(res.valley),
-        method="fastai-valley",
-        details={"valley": float(res.valley), "steep": float(res.steep),
-                 "minimum": float(res.minimum)},
+    Raises:
+        HpstudyError: If a sweep diverges within its first two steps.
+    """
+    held_out = held_out_split(valid, sweep.valid_images)
+    runs: list[SweepAnalysis] = []
+    seeds = [settings.seed + k for k in range(sweep.repeats)]
+    with preserved_rng():
+        for seed in seeds:
+            s = replace(settings, seed=seed)
+            learn = build_learner(train, valid, baseline, s)
+            learn.freeze()
+            batches = TensorBatches(held_out, s.batch_size, train=False, device=s.device)
+            recorded = run_sweep(
+                learn, batches, start_lr=sweep.start_lr, end_lr=sweep.end_lr,
+                num_it=sweep.num_it, divergence=sweep.divergence, monitor=sweep.loss,
+            )
+            try:
+                runs.append(analyse_sweep(recorded, sweep.loss))
+            except ValueError as exc:
+                raise HpstudyError(f"lr finder (seed {seed}): {exc}") from None
+    return _summarize(runs, seeds, sweep, len(held_out))
+
+
+def lr_find_for_dataset(
+    dataset: str,
+    spec: str | Any = "smoke",  # noqa: ANN401 - a spec name, path or StudySpec
+    *,
+    fraction: float | None = None,
+    loss: str | None = None,
+    repeats: int | None = None,
+    data_root: str | Path | None = None,
+    device: str = "auto",
+) -> LrFindResult:
+    """Run the study's learning-rate finder on one dataset, as ``hpstudy run`` would, and return it.
+
+    Nothing is stored. The baseline's divisor, wd, beta2 and dropout are used, as for the stored
+    per-(dataset, fraction) value.
+
+    Args:
+        dataset: A registered dataset name.
+        spec: A packaged spec name, a path to a spec file, or a ``StudySpec``.
+        fraction: The training fraction (default: the spec's largest).
+        loss: ``valid`` or ``train`` (default: the spec's ``lr_find.loss``).
+        repeats: Sweeps with different seeds (default: the spec's ``lr_find.repeats``).
+        data_root: Folder that holds the dataset (default ``$HPSTUDY_DATA``).
+        device: ``auto``, ``cpu`` or ``cuda``.
+
+    Raises:
+        HpstudyError: For an unknown dataset or spec, missing data, a bad fraction, loss or repeats.
+    """
+    from hpstudy.study._data import StudyData
+    from hpstudy.study._spec import StudySpec, load_spec
+    from hpstudy.training._learner import resolve_arch, resolve_device
+    from hpstudy.training._lr_sweep import LOSS_KINDS
+
+    spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
+    if fraction is None:
+        fraction = max(spec_obj.fractions)
+    if not 0 < fraction <= 1:
+        raise HpstudyError(f"--fraction {fraction:g} must be in (0, 1]")
+    if loss is not None and loss not in LOSS_KINDS:
+        raise HpstudyError(f"--loss {loss!r} must be one of {', '.join(LOSS_KINDS)}")
+    if repeats is not None and repeats < 1:
+        raise HpstudyError(f"--repeats {repeats} must be at least 1")
+    settings = replace(
+        spec_obj.lr_find,
+        loss=loss if loss is not None else spec_obj.lr_find.loss,
+        repeats=repeats if repeats is not None else spec_obj.lr_find.repeats,
     )
+    resolve_arch(spec_obj.arch)
+    device = resolve_device(device)
+    data = StudyData.open(dataset, data_root, spec_obj)
+    train = data.train(fraction)
+    if len(train) == 0 or len(data.valid()) == 0:
+        raise HpstudyError(
+            f"dataset {dataset!r} has {len(train)} training images at fraction {fraction:g} and "
+            f"{len(data.valid())} validation images; the finder needs both"
+        )
+    b = spec_obj.baseline
+    baseline = Hyperparams(lr=1e-3, divisor=b["divisor"], wd=b["wd"], beta2=b["beta2"], ps=b["ps"])
+    return find_lr(train, data.valid(), baseline, data.settings(spec_obj, device), settings)
