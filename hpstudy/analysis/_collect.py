@@ -46,7 +46,8 @@ def _read(storage: Any, name: str) -> StudyResult:
     from optuna.trial import TrialState
 
     from hpstudy.proximity import PROXIMITY_ATTR
-    from hpstudy.study import load_study, status_of, summarize, variants
+    from hpstudy.study import load_study, summarize, variants
+    from hpstudy.study._report import status_of
     from hpstudy.study._study import ATTR_POINT, lr_find_key
 
     ref = load_study(storage, name)

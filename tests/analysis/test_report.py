@@ -1,0 +1,188 @@
+"""The report, groups, recommendation table and recommend, over real smoke studies of two datasets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from conftest import Filled
+from optuna.trial import TrialState
+
+from hpstudy.analysis import (
+    NO_PROXIMITY,
+    PUBLISHED,
+    REPORT_NOTE_ATTR,
+    advise,
+    build_report,
+    collect,
+    recommend,
+)
+from hpstudy.cli import main
+from hpstudy.study import open_storage
+
+
+def _own_changes(url: str, study: str) -> dict[str, float]:
+    """% change vs baseline straight from the trials' own values."""
+    s = optuna.load_study(study_name=study, storage=url)
+    values = {t.user_attrs["grid_point"]: t.value for t in s.get_trials(states=(TrialState.COMPLETE,))}
+    base = values["baseline@1"]
+    return {k.split("@")[0]: (v - base) / abs(base) * 100 for k, v in values.items()}
+
+
+def test_report_files_and_heatmap_match_the_trials(filled: Filled, tmp_path: Path) -> None:
+    rdb = open_storage(filled.url, create=False)
+    rep = build_report(rdb, tmp_path / "out", threshold=filled.threshold)
+    for name in ("heatmap.png", "heatmap.csv", "curves.png", "curves.csv", "groups.csv",
+                 "recommendations.csv", "report.md", "report.html"):
+        assert (tmp_path / "out" / name).stat().st_size > 0, name
+    h = rep.heatmap
+    for study in ("tiny:digits", "tiny:shapes"):
+        own = _own_changes(filled.url, study)
+        assert set(own) == {"baseline", "lr_mult=0.1", "divisor=5", "wd=0.01"}
+        for variant, change in own.items():
+            assert h.value(study, 1.0, variant) == pytest.approx(change, abs=1e-9)
+    # The unfinished study is a row of missing cells, not zeros.
+    assert np.isnan(h.values[h.rows.index(("unrun:digits", 1.0))]).all()
+    means = h.column_means()
+    assert [means[c] for c in h.columns] == sorted(means[c] for c in h.columns)
+    with (tmp_path / "out" / "heatmap.csv").open() as f:
+        rows = {(r["study"], r["fraction"]): r for r in csv.DictReader(f)}
+    own = _own_changes(filled.url, "tiny:shapes")
+    assert float(rows[("tiny:shapes", "1")]["wd=0.01"]) == pytest.approx(own["wd=0.01"], rel=1e-5)
+    assert rows[("unrun:digits", "1")]["wd=0.01"] == ""
+
+
+def test_report_shows_missing_pieces_and_is_self_contained(filled: Filled, tmp_path: Path) -> None:
+    rep = build_report(open_storage(filled.url, create=False), tmp_path, threshold=filled.threshold)
+    md = (tmp_path / "report.md").read_text()
+    assert "study `unrun:digits` is unfinished: 0/4" in md
+    assert "dataset `digits` (study `unrun:digits`) has no proximity" in md
+    assert "tiny:shapes" not in "".join(rep.missing)
+    page = (tmp_path / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 2
+    assert 'src="heatmap.png"' not in page and "unrun:digits is unfinished" in page
+
+
+def test_groups_by_proximity_and_clustering(filled: Filled, tmp_path: Path) -> None:
+    rep = build_report(open_storage(filled.url, create=False), tmp_path, threshold=filled.threshold,
+                       save_to_studies=False)
+    g = rep.grouping
+    assert g.by_proximity == {"tiny:digits": "near", "tiny:shapes": "far",
+                              "unrun:digits": NO_PROXIMITY}
+    assert set(g.clusters) == {"tiny:digits", "tiny:shapes"} and g.excluded == ("unrun:digits",)
+    assert len(set(g.clusters.values())) == 2  # two studies, two groups, two clusters
+    assert g.ari == pytest.approx(1.0) and g.pair_agreement == pytest.approx(1.0)
+    assert set(g.columns) == {"lr_mult=0.1@1", "divisor=5@1", "wd=0.01@1"}
+
+
+def test_recommendation_table_takes_the_best_value_per_factor(filled: Filled,
+                                                              tmp_path: Path) -> None:
+    rep = build_report(open_storage(filled.url, create=False), tmp_path, threshold=filled.threshold,
+                       save_to_studies=False)
+    for group, study in (("near", "tiny:digits"), ("far", "tiny:shapes")):
+        own = _own_changes(filled.url, study)
+        choices = {c.factor: c for c in rep.table[group]}
+        assert set(choices) == {"lr_mult", "divisor", "wd"}
+        for factor, variant, base in (("lr_mult", "lr_mult=0.1", 1.0), ("divisor", "divisor=5", 10),
+                                      ("wd", "wd=0.01", 0.1)):
+            gain = own[variant]
+            c = choices[factor]
+            assert c.best == (float(variant.split("=")[1]) if gain > 0 else base)
+            assert c.mean_gain == pytest.approx(max(gain, 0.0))
+            assert c.datasets == 1
+    both = {c.factor: c for c in rep.table["all"]}
+    mean_wd = np.mean([_own_changes(filled.url, s)["wd=0.01"] for s in ("tiny:digits",
+                                                                          "tiny:shapes")])
+    assert both["wd"].gains[0.01] == pytest.approx(mean_wd)
+
+
+def test_report_is_saved_on_the_studies_for_the_dashboard(filled: Filled, tmp_path: Path) -> None:
+    from optuna.artifacts import get_all_artifact_meta
+    from optuna_dashboard import get_note
+
+    build_report(open_storage(filled.url, create=False), tmp_path, threshold=filled.threshold)
+    s = optuna.load_study(study_name="tiny:shapes", storage=filled.url)
+    note = s.user_attrs[REPORT_NOTE_ATTR]
+    assert "group **far**" in note and note == get_note(s)
+    assert any(m.filename == "heatmap.png" for m in get_all_artifact_meta(s))
+
+
+def test_cli_report(filled: Filled, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["report", "--storage", filled.url, "--out", str(tmp_path / "r"), "--threshold",
+          str(filled.threshold), "--no-save"])
+    out = capsys.readouterr().out
+    assert "report of 3 studies" in out and "unrun:digits is unfinished" in out
+    assert (tmp_path / "r" / "report.html").is_file()
+
+
+def test_recommend_rule_near_and_far(filled: Filled) -> None:
+    results = collect(open_storage(filled.url, create=False))
+    near = advise("digits", 0.004, filled.proximity["digits"], results, threshold=filled.threshold)
+    far = advise("shapes", 0.004, filled.proximity["shapes"], results, threshold=filled.threshold)
+    assert near.group == "near" and far.group == "far"
+    lr_near = next(a for a in near.advice if a.factor == "lr")
+    lr_far = next(a for a in far.advice if a.factor == "lr")
+    assert lr_near.value == pytest.approx(0.004) and "finder's lr" in lr_near.rule
+    assert lr_far.value == pytest.approx(0.0004) and "lr_find/10" in lr_far.rule
+    # Storage results for the group decide the other factors where tested...
+    rep_far = {a.factor: a for a in far.advice}
+    own = _own_changes(filled.url, "tiny:shapes")
+    assert rep_far["wd"].value == (0.01 if own["wd=0.01"] > 0 else 0.1)
+    assert rep_far["wd"].confidence.startswith("storage: 1 dataset(s)")
+    # ... and the published findings where the storage has nothing (beta2, ps untested here).
+    assert rep_far["ps"].value == PUBLISHED["ps"][0] == 0.25
+    assert rep_far["ps"].confidence == "published: 7 datasets"
+
+
+def test_recommend_without_any_results_uses_the_published_findings() -> None:
+    rec = advise("new", 0.01, 0.5, [], threshold=0.72)
+    got = {a.factor: a.value for a in rec.advice}
+    assert got == {"lr": pytest.approx(0.001), "divisor": 5.0, "wd": 0.01, "beta2": 0.99,
+                   "ps": 0.25}
+    assert all(a.confidence == "published: 7 datasets" for a in rec.advice)
+
+
+def test_recommend_runs_finder_and_proximity(filled: Filled) -> None:
+    from hpstudy.proximity import build_reference
+
+    ref = build_reference("digits", filled.config)
+    rdb = open_storage(filled.url, create=False)
+    stored = recommend("shapes", spec=filled.spec, reference=ref, storage=rdb,
+                       cache_dir=filled.config.cache_dir, threshold=filled.threshold)
+    study = optuna.load_study(study_name="tiny:shapes", storage=filled.url)
+    assert stored.lr_find == study.user_attrs["lr_find@1"]["lr"]
+    assert "stored on study tiny:shapes" in stored.lr_find_source
+    lr = next(a for a in stored.advice if a.factor == "lr").value
+    assert lr == pytest.approx(stored.lr_find / 10)  # shapes is far
+    fresh = recommend("shapes", spec=filled.spec, reference=ref, storage=None,
+                      cache_dir=filled.config.cache_dir, threshold=filled.threshold)
+    assert "run now" in fresh.lr_find_source and math.isfinite(fresh.lr_find)
+    assert fresh.lr_find > 0 and fresh.group == "far"
+
+
+def test_cli_recommend_json(filled: Filled, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    ref = tmp_path / "ref.npz"
+    from hpstudy.proximity import build_reference
+
+    build_reference("digits", filled.config).save(ref)
+    spec = tmp_path / "tiny.toml"
+    from conftest import TINY
+
+    lines = [f"{k} = {json.dumps(v)}" for k, v in TINY.items() if not isinstance(v, dict)]
+    for table in ("baseline", "factors", "lr_find"):
+        lines.append(f"[{table}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in TINY[table].items()]
+    spec.write_text("\n".join(lines) + "\n")
+    main(["recommend", "--dataset", "digits", "--reference", str(ref), "--study", str(spec),
+          "--storage", filled.url, "--device", "cpu", "--threshold", str(filled.threshold),
+          "--cache-dir", str(filled.config.cache_dir), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["group"] == "near"
+    assert out["recommended"]["lr"] == pytest.approx(out["lr_find"])
+    assert set(out["recommended"]) == {"lr", "divisor", "wd", "beta2", "ps"}
