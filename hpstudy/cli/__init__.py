@@ -23,6 +23,7 @@ def cli() -> None:
 def _register() -> None:
     # One module per command (or command group); each defines a click command named like the module.
     from hpstudy.cli import (
+        cache,
         dashboard,
         datasets,
         lr_find,
@@ -35,7 +36,7 @@ def _register() -> None:
     )
 
     for module in (
-        datasets, run, status, proximity, report, recommend, lr_find, worker, dashboard
+        datasets, run, status, proximity, report, recommend, lr_find, worker, dashboard, cache
     ):
         cli.add_command(module.command)
 

@@ -70,6 +70,9 @@ class Dataset(ABC):
         needs_data: ``False`` for datasets that ship with their package (no data root is read).
         version: Bump when the plugin reads images differently, so caches built by an older version
             are not reused.
+        augment: Extra training augmentations that suit the images: ``"vflip"`` and ``"rot90"`` for
+            aerial and microscopy images that have no "up" (left-right flips and random resized
+            crops always apply).
     """
 
     name: ClassVar[str]
@@ -79,6 +82,7 @@ class Dataset(ABC):
     image_size: ClassVar[int] = 224
     needs_data: ClassVar[bool] = True
     version: ClassVar[str] = "1"
+    augment: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def check(self, root: Path) -> None:
@@ -98,6 +102,13 @@ class Dataset(ABC):
         with Image.open(root / item) as img:
             img.load()
             return img if img.mode in ("RGB", "L") else img.convert("RGB")
+
+    def source_paths(self, root: Path, item: str) -> list[Path]:
+        """The files an item is decoded from; the image cache watches their size and mtime.
+
+        The default is ``root / item``; plugins that compose or render images override it.
+        """
+        return [root / item]
 
     def default_root(self, data_root: Path) -> Path:
         """Where this dataset lives under a shared data root: its own sub-folder by default."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpstudy.datasets._registry import BrokenPlugin, _scan, _runtime
+from hpstudy.datasets._registry import BrokenPlugin, _runtime, _scan
 from hpstudy.datasets._resolve import resolve_root
 from hpstudy.errors import HpstudyError
 

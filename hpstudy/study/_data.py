@@ -1,4 +1,5 @@
-"""A study's data inside one worker: the plugin's splits, decoded once, subset per fraction."""
+"""A study's data inside one worker: the plugin's splits, decoded once into the image cache and
+memory-mapped from there, subset per fraction."""
 
 from __future__ import annotations
 
@@ -24,17 +25,32 @@ class StudyData:
     splits: Splits
     image_size: int
     seed: int
+    cache_dir: str | None = None
     _train: DecodedSplit | None = field(default=None, repr=False)
     _valid: DecodedSplit | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, dataset: str, data_root: str | Path | None, spec: StudySpec) -> StudyData:
+    def open(
+        cls,
+        dataset: str,
+        data_root: str | Path | None,
+        spec: StudySpec,
+        cache_dir: str | Path | None = None,
+    ) -> StudyData:
+        """Resolve the plugin and its root and read its index (not its images).
+
+        Args:
+            cache_dir: Image cache folder (default ``$HPSTUDY_CACHE/images``).
+        """
         plugin = get_dataset(dataset)
         root = resolve_root(plugin, data_root)
         splits = plugin.load(root)
-        return cls(plugin, root, splits, spec.image_size or plugin.image_size, spec.seed)
+        return cls(plugin, root, splits, spec.image_size or plugin.image_size, spec.seed,
+                   str(cache_dir) if cache_dir is not None else None)
 
-    def settings(self, spec: StudySpec, device: str) -> TrainSettings:
+    def settings(
+        self, spec: StudySpec, device: str, *, compile_mode: str | None = None
+    ) -> TrainSettings:
         from hpstudy.training import TrainSettings
 
         return TrainSettings(
@@ -48,24 +64,28 @@ class StudyData:
             metric=self.plugin.metric,
             seed=spec.seed,
             device=device,
+            augment=self.plugin.augment,
+            extra_metrics=tuple(self.plugin.extra_metrics),
+            compile_mode=compile_mode,
         )
 
-    def _decode(self, samples) -> DecodedSplit:  # noqa: ANN001
-        from hpstudy.training import decode_split
+    def _decode(self, split: str, samples) -> DecodedSplit:  # noqa: ANN001
+        from hpstudy.cache import ImageCache, cached_split
 
-        return decode_split(self.plugin, self.root, samples, self.splits.classes, self.image_size)
+        return cached_split(self.plugin, self.root, split, samples, self.splits.classes,
+                            self.image_size, cache=ImageCache(self.cache_dir))
 
     def valid(self) -> DecodedSplit:
-        """The whole validation split (never subset)."""
+        """The whole validation split (never subset; damaged images left out)."""
         if self._valid is None:
-            self._valid = self._decode(self.splits.valid)
+            self._valid = self._decode("valid", self.splits.valid)
         return self._valid
 
     def train(self, fraction: float) -> DecodedSplit:
         """The training split subset to ``fraction`` (deterministic, stratified when single-label)."""
         if self._train is None:
-            self._train = self._decode(self.splits.train)
+            self._train = self._decode("train", self.splits.train)
         if fraction == 1.0:
             return self._train
         idx = fraction_indices(self.splits.train, fraction, task=self.plugin.task, seed=self.seed)
-        return self._train.subset(idx)
+        return self._train.select(idx)

@@ -1,14 +1,17 @@
-"""Images decoded once into memory, and the batches that feed the fastai Learner.
+"""Decoded images and the batches that feed the fastai Learner.
 
-Every image of a split is decoded and resized once per worker process into a ``uint8`` tensor
-(``N x C x H x W``, one channel for grayscale datasets); each epoch then only indexes that tensor,
-so a 20-epoch trial decodes nothing after its start.
+A split's pixels are a ``uint8`` array (``N x C x H x W``, one channel for grayscale datasets) that
+is decoded once: in memory by :func:`decode_split`, or memory-mapped from the on-disk image cache
+(:mod:`hpstudy.cache`). :class:`TensorBatches` turns it into normalized, augmented float batches on
+the training device: the whole split is copied into GPU memory when it fits, otherwise batches stream
+from the memory map through pinned memory with a prefetching thread.
 """
 
 from __future__ import annotations
 
-import math
 import os
+import queue
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +22,18 @@ import numpy as np
 import torch
 
 from hpstudy.datasets import Dataset, Sample, Task
+from hpstudy.training._augment import Augment, augment_batch
 
-__all__ = ["DecodedSplit", "TensorBatches", "decode_split", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "DecodedSplit",
+    "TensorBatches",
+    "decode_image",
+    "decode_split",
+    "fits_in_memory",
+    "targets_of",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,25 +41,62 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class DecodedSplit:
-    """A split's pixels (``uint8``, ``N x C x H x W``) and targets.
+    """A split's pixels and targets, possibly seen through a selection of rows.
 
-    ``targets`` holds class indices (``int64``, ``N``) for single-label data and 0/1 rows
-    (``float32``, ``N x n_classes``) for multi-label data.
+    ``images`` (``uint8``, ``N x C x H x W``) and ``targets`` are the full backing arrays, one row
+    per sample of the plugin's split; ``targets`` holds class indices (``int64``) for single-label
+    data and 0/1 rows (``float32``, ``N x n_classes``) for multi-label data. ``rows`` selects and
+    orders the rows this split consists of (``None``: all of them). Damaged images are left out of
+    ``rows``, so positions in the plugin's sample list stay valid (see :meth:`select`).
     """
 
     images: torch.Tensor
     targets: torch.Tensor
     task: Task
+    rows: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return int(self.images.shape[0])
+        return int(self.images.shape[0]) if self.rows is None else int(self.rows.shape[0])
 
-    def subset(self, index: Sequence[int]) -> DecodedSplit:
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    def _rows(self) -> torch.Tensor:
+        return torch.arange(self.images.shape[0]) if self.rows is None else self.rows
+
+    def subset(self, index: Sequence[int] | np.ndarray | torch.Tensor) -> DecodedSplit:
+        """The images at positions ``index`` of this split (positions, not backing rows)."""
         idx = torch.as_tensor(np.asarray(index, dtype=np.int64))
-        return DecodedSplit(self.images[idx], self.targets[idx], self.task)
+        return DecodedSplit(self.images, self.targets, self.task, self._rows()[idx])
+
+    def select(self, sample_positions: Sequence[int]) -> DecodedSplit:
+        """The usable images among positions of the plugin's sample list (damaged ones dropped)."""
+        wanted = torch.as_tensor(np.asarray(sample_positions, dtype=np.int64))
+        if self.rows is None:
+            return DecodedSplit(self.images, self.targets, self.task, wanted)
+        keep = torch.isin(wanted, self.rows)
+        return DecodedSplit(self.images, self.targets, self.task, wanted[keep])
+
+    def gather(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixels and targets at ``positions`` of this split (a copy, on the CPU)."""
+        rows = positions if self.rows is None else self.rows[positions]
+        if self.rows is None and len(rows) == self.images.shape[0]:
+            return self.images, self.targets
+        sorted_rows, order = torch.sort(rows)  # sequential reads from a memory map
+        images = self.images[sorted_rows]
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(len(order))
+        return images[inverse], self.targets[rows]
+
+    def materialize(self) -> DecodedSplit:
+        """A copy holding only this split's rows, in memory."""
+        images, targets = self.gather(torch.arange(len(self)))
+        return DecodedSplit(images.clone(), targets.clone(), self.task)
 
 
-def _targets(samples: Sequence[Sample], classes: Sequence[str], task: Task) -> torch.Tensor:
+def targets_of(samples: Sequence[Sample], classes: Sequence[str], task: Task) -> torch.Tensor:
+    """Class indices (single label) or 0/1 rows (multi label) of ``samples``."""
     pos = {c: i for i, c in enumerate(classes)}
     if task is Task.SINGLE_LABEL:
         return torch.tensor([pos[s.labels[0]] for s in samples], dtype=torch.int64)
@@ -55,6 +105,43 @@ def _targets(samples: Sequence[Sample], classes: Sequence[str], task: Task) -> t
         for label in s.labels:
             out[row, pos[label]] = 1.0
     return out
+
+
+def decode_image(dataset: Dataset, root: Path, item: str, size: int, channels: int) -> np.ndarray:
+    """Decode one item and resize it (bilinear) to ``channels x size x size`` ``uint8``.
+
+    Raises:
+        OSError, ValueError, SyntaxError, KeyError, IndexError: When the image cannot be decoded.
+    """
+    from PIL import Image
+
+    img = dataset.image(root, item)
+    mode = "L" if channels == 1 else "RGB"
+    if img.mode != mode:
+        img = img.convert(mode)
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BILINEAR)
+    a = np.asarray(img)
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, KeyError, IndexError)
+
+
+def guess_channels(dataset: Dataset, root: Path, samples: Sequence[Sample], probe: int = 32) -> int:
+    """1 when the first ``probe`` decodable images are all grayscale, else 3."""
+    seen = 0
+    for s in samples:
+        try:
+            img = dataset.image(root, s.item)
+        except DECODE_ERRORS:
+            continue
+        if img.mode not in ("L", "I", "I;16", "F", "1"):
+            return 3
+        seen += 1
+        if seen >= probe:
+            break
+    return 1
 
 
 def decode_split(
@@ -66,61 +153,57 @@ def decode_split(
     *,
     threads: int | None = None,
 ) -> DecodedSplit:
-    """Decode and resize (bilinear, to ``size`` x ``size``) every sample once.
+    """Decode and resize (bilinear, to ``size`` x ``size``) every sample once, into memory.
 
-    The split is grayscale (one channel) when every image is; otherwise RGB.
+    The split is grayscale (one channel) when its images are (see :func:`guess_channels`).
+    Images that fail to decode are left out of the split's ``rows`` and reported in one warning.
     """
-    from PIL import Image
-
+    channels = guess_channels(dataset, root, samples)
+    images = np.zeros((len(samples), channels, size, size), dtype=np.uint8)
     damaged: list[str] = []
 
-    def load(s: Sample) -> np.ndarray:
-        # An image the plugin's load() passed but that fails to decode must not end a study: it
-        # becomes a black image (dropping it would shift the fraction indices of the split), and
-        # the failures are reported once below.
+    def load(i: int) -> None:
         try:
-            img = dataset.image(root, s.item)
-            if img.mode not in ("L", "RGB"):
-                img = img.convert("RGB")
-            if img.size != (size, size):
-                img = img.resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(img)
-        except (OSError, ValueError, SyntaxError, KeyError, IndexError) as exc:
-            damaged.append(f"{s.item} ({type(exc).__name__}: {exc})")
-            return np.zeros((size, size), dtype=np.uint8)
+            images[i] = decode_image(dataset, root, samples[i].item, size, channels)
+        except DECODE_ERRORS as exc:
+            damaged.append(f"{samples[i].item} ({type(exc).__name__}: {exc})")
 
     workers = threads or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        arrays = list(pool.map(load, samples))
+        list(pool.map(load, range(len(samples))))
+    rows = None
     if damaged:
-        warnings.warn(
-            f"{dataset.name}: {len(damaged)} of {len(samples)} images could not be decoded and are "
-            f"black in training (e.g. {'; '.join(damaged[:3])})",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    gray = all(a.ndim == 2 for a in arrays)
-    channels = 1 if gray else 3
-    images = np.empty((len(arrays), channels, size, size), dtype=np.uint8)
-    for i, a in enumerate(arrays):
-        if gray:
-            images[i, 0] = a
-        elif a.ndim == 2:
-            images[i] = a[None]
-        else:
-            images[i] = a.transpose(2, 0, 1)
-    return DecodedSplit(torch.from_numpy(images), _targets(samples, classes, dataset.task),
-                        dataset.task)
+        warn_damaged(dataset.name, damaged, len(samples))
+        bad = {d.split(" (", 1)[0] for d in damaged}
+        rows = torch.tensor([i for i, s in enumerate(samples) if s.item not in bad], dtype=torch.int64)
+    return DecodedSplit(torch.from_numpy(images), targets_of(samples, classes, dataset.task),
+                        dataset.task, rows)
+
+
+def warn_damaged(dataset: str, damaged: Sequence[str], total: int) -> None:
+    """Report undecodable images once, with a few examples."""
+    warnings.warn(
+        f"{dataset}: {len(damaged)} of {total} images could not be decoded and are skipped "
+        f"(e.g. {'; '.join(sorted(damaged)[:3])})",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 class TensorBatches:
-    """Batches of a :class:`DecodedSplit`, as float tensors on ``device`` normalized with ImageNet
-    statistics (grayscale repeated to three channels).
+    """Batches of a :class:`DecodedSplit`, as float tensors on ``device``: augmented (training),
+    normalized with ImageNet statistics, grayscale repeated to three channels, channels-last.
 
-    Training batches are shuffled (seeded per epoch), randomly flipped left-right and the last partial
-    batch is dropped; validation batches keep order and keep every image. Plays the part of a fastai
-    ``DataLoader`` for :class:`fastai.data.core.DataLoaders`.
+    Every image is used exactly once per epoch. Training batches are shuffled (seeded per epoch);
+    a final training batch of a single image (which BatchNorm cannot normalize) joins the batch
+    before it. Validation batches keep order. On a GPU the split's ``uint8`` pixels are
+    copied into GPU memory once when they take at most ``gpu_share`` of the free memory; otherwise
+    each batch is gathered on the CPU, pinned, and copied asynchronously while a background thread
+    prepares the next ones. Plays the part of a fastai ``DataLoader`` in
+    :class:`fastai.data.core.DataLoaders`.
     """
+
+    prefetch = 3
 
     def __init__(
         self,
@@ -130,25 +213,49 @@ class TensorBatches:
         train: bool,
         device: torch.device | str = "cpu",
         seed: int = 0,
+        augment: Augment | None = None,
+        gpu_share: float = 0.5,
     ) -> None:
         self.split = split
         self.bs = batch_size
         self.train = train
         self.device = torch.device(device)
         self.seed = seed
+        self.augment = augment if augment is not None else (Augment() if train else None)
+        self.gpu_share = gpu_share
         self._epoch = 0
-        # A training batch of one would break BatchNorm; never drop so much that nothing is left.
-        self.drop_last = train and len(split) > batch_size
+        self._resident: tuple[torch.Tensor, torch.Tensor] | None = None
         self.n = len(split)
 
     def to(self, device: torch.device | str) -> TensorBatches:
         self.device = torch.device(device)
+        self._resident = None
         return self
 
     def __len__(self) -> int:
-        if self.drop_last:
-            return self.n // self.bs
-        return math.ceil(self.n / self.bs)
+        full, rest = divmod(self.n, self.bs)
+        if self.train and rest == 1 and full:
+            return full  # the lone image rides with the last full batch
+        return full + (1 if rest else 0)
+
+    def _chunks(self, order: torch.Tensor) -> list[torch.Tensor]:
+        bounds = [b * self.bs for b in range(len(self))] + [self.n]
+        return [order[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+    @property
+    def resident(self) -> bool:
+        """Whether the split's pixels live on the training device (decided on first use)."""
+        return self._resident is not None
+
+    def _make_resident(self) -> None:
+        if self.device.type != "cuda" or self._resident is not None:
+            return
+        free, _ = torch.cuda.mem_get_info(self.device)
+        c, h, w = self.split.images.shape[1:]
+        if not fits_in_memory(self.n * c * h * w, free, self.gpu_share):
+            return  # stream from host memory instead
+        images, targets = self.split.gather(torch.arange(self.n))
+        self._resident = (images.to(self.device), targets.to(self.device))
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True).float().div_(255.0)
@@ -158,18 +265,85 @@ class TensorBatches:
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         return (x - mean) / std
 
+    def _finish(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator | None):
+        x = self._normalize(x)
+        if self.augment is not None and g is not None:
+            x = augment_batch(x, self.augment, g)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y.to(self.device, non_blocking=True)
+
+    def _order(self) -> tuple[torch.Tensor, torch.Generator | None]:
+        if not self.train:
+            return torch.arange(self.n), None
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self._epoch)
+        self._epoch += 1
+        return torch.randperm(self.n, generator=g), g
+
+    def positions(self) -> Iterator[torch.Tensor]:
+        """The positions of each batch of the next epoch (advances the epoch counter)."""
+        order, _ = self._order()
+        yield from self._chunks(order)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if self.train:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self._epoch)
-            self._epoch += 1
-            order = torch.randperm(self.n, generator=g)
-        else:
-            g = None
-            order = torch.arange(self.n)
-        for b in range(len(self)):
-            idx = order[b * self.bs : (b + 1) * self.bs]
-            x = self._normalize(self.split.images[idx])
-            if self.train:
-                flip = torch.rand(len(idx), generator=g) < 0.5
-                x[flip.to(self.device)] = x[flip.to(self.device)].flip(-1)
-            yield x, self.split.targets[idx].to(self.device, non_blocking=True)
+        self._make_resident()
+        order, g = self._order()
+        chunks = self._chunks(order)
+        if self._resident is not None:
+            images, targets = self._resident
+            for idx in chunks:
+                idx = idx.to(self.device)
+                yield self._finish(images[idx], targets[idx], g)
+            return
+        pin = self.device.type == "cuda"
+        for x, y in _prefetch((self._host_batch(idx, pin) for idx in chunks), self.prefetch):
+            yield self._finish(x, y, g)
+
+    def _host_batch(self, idx: torch.Tensor, pin: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.split.gather(idx)
+        if pin:
+            x, y = x.pin_memory(), y.pin_memory()
+        return x, y
+
+
+def fits_in_memory(nbytes: int, free: int, share: float) -> bool:
+    """Whether ``nbytes`` of pixels may live on the device: at most ``share`` of its free memory,
+    so activations, weights and the optimizer keep the rest."""
+    return nbytes <= share * free
+
+
+def _prefetch(it: Iterator, depth: int) -> Iterator:
+    """Run ``it`` in a background thread, ``depth`` items ahead (memory-map reads release the GIL)."""
+    if depth <= 0:
+        yield from it
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in it:
+                if stop.is_set():
+                    return
+                q.put(item)
+        except BaseException as exc:  # surfaced in the consumer
+            failure.append(exc)
+        finally:
+            q.put(done)
+
+    t = threading.Thread(target=run, daemon=True, name="hpstudy-prefetch")
+    t.start()
+    try:
+        while (item := q.get()) is not done:
+            yield item
+        if failure:
+            raise failure[0]
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(timeout=0.01)

@@ -6,6 +6,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -13,6 +14,7 @@ import torch
 from hpstudy.datasets import Task
 from hpstudy.errors import HpstudyError, SpecError
 from hpstudy.metrics import get_metric
+from hpstudy.training._augment import Augment
 from hpstudy.training._data import DecodedSplit, TensorBatches
 
 if TYPE_CHECKING:
@@ -37,7 +39,12 @@ class Hyperparams:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What every trial of a study shares."""
+    """What every trial of a study shares.
+
+    ``augment`` are the dataset plugin's augmentation hints; ``extra_metrics`` are recorded beside
+    the primary ``metric``; ``compile_mode`` (CUDA only) is passed to ``torch.compile``, e.g.
+    ``"reduce-overhead"`` for CUDA graphs at small batch sizes.
+    """
 
     arch: str
     pretrained: bool
@@ -49,6 +56,9 @@ class TrainSettings:
     metric: str
     seed: int = 0
     device: str = "cpu"
+    augment: frozenset[str] = frozenset()
+    extra_metrics: tuple[str, ...] = ()
+    compile_mode: str | None = None
 
 
 def resolve_arch(name: str):  # noqa: ANN201 - returns a torchvision model constructor
@@ -81,21 +91,34 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _metric(settings: TrainSettings):  # noqa: ANN202 - a fastai metric object
+def _metric(name: str, task: Task):  # noqa: ANN202 - a fastai metric object
     from fastai.metrics import AccumMetric, ActivationType
 
-    fn = get_metric(settings.metric)
-    activation = (
-        ActivationType.Softmax if settings.task is Task.SINGLE_LABEL else ActivationType.Sigmoid
-    )
+    fn = get_metric(name)
+    activation = ActivationType.Softmax if task is Task.SINGLE_LABEL else ActivationType.Sigmoid
     return AccumMetric(
         lambda preds, targs: fn(preds.float().numpy(), targs.numpy()),
         activation=activation,
         dim_argmax=-1,
         flatten=False,
         to_np=False,
-        name=settings.metric,
+        name=name,
     )
+
+
+def _accelerate(learn: Learner, settings: TrainSettings) -> None:
+    """On a GPU: channels-last weights, bf16 autocast (fp16 with loss scaling where bf16 is not
+    supported) and, when asked for, ``torch.compile`` of the model in place (the module tree stays
+    as fastai's freezing and layer groups expect it)."""
+    if not settings.device.startswith("cuda"):
+        return
+    learn.model.to(memory_format=torch.channels_last)
+    if torch.cuda.is_bf16_supported():
+        learn.to_bf16()
+    else:
+        learn.to_fp16()
+    if settings.compile_mode:
+        learn.model.compile(mode=None if settings.compile_mode == "default" else settings.compile_mode)
 
 
 def build_learner(
@@ -107,11 +130,15 @@ def build_learner(
       the last);
     * Adam with decoupled weight decay ``wd`` and second-moment decay ``sqr_mom = beta2``;
     * cross-entropy for single-label data, binary cross-entropy on logits for multi-label data;
-    * the dataset's primary metric on the validation split after every epoch.
+    * the dataset's primary metric (then its extra metrics) on the validation split after every
+      epoch;
+    * random resized crops and flips on the training batches, plus the plugin's augmentation hints;
+    * on a GPU, channels-last, bf16 autocast and optionally ``torch.compile`` (see ``_accelerate``).
 
     Weights are initialised from ``settings.seed`` so every trial of a study starts alike.
     """
     # These modules patch Learner with no_bar(), fit_one_cycle() and lr_find().
+    import fastai.callback.fp16  # noqa: F401
     import fastai.callback.progress  # noqa: F401
     import fastai.callback.schedule  # noqa: F401
     from fastai.data.core import DataLoaders
@@ -121,9 +148,10 @@ def build_learner(
 
     arch = resolve_arch(settings.arch)
     dls = DataLoaders(
-        TensorBatches(train, settings.batch_size, train=True, seed=settings.seed),
+        TensorBatches(train, settings.batch_size, train=True, seed=settings.seed,
+                      augment=Augment.for_hints(settings.augment)),
         TensorBatches(valid, settings.batch_size, train=False),
-        path=tempfile.mkdtemp(prefix="hpstudy-learner-"),
+        path=Path(tempfile.gettempdir()) / "hpstudy-learner",  # fastai's lr_find saves there
         device=torch.device(settings.device),
     )
     loss = CrossEntropyLossFlat() if settings.task is Task.SINGLE_LABEL else BCEWithLogitsLossFlat()
@@ -139,7 +167,7 @@ def build_learner(
             loss_func=loss,
             opt_func=partial(Adam, sqr_mom=hp.beta2, decouple_wd=True),
             wd=hp.wd,
-            metrics=[_metric(settings)],
+            metrics=[_metric(m, settings.task) for m in (settings.metric, *settings.extra_metrics)],
         )
     except (OSError, RuntimeError) as exc:
         if not settings.pretrained:
@@ -149,4 +177,5 @@ def build_learner(
             "checkpoint in $TORCH_HOME/hub/checkpoints or set pretrained = false in the spec"
         ) from None
     learn.model.to(settings.device)
+    _accelerate(learn, settings)
     return learn

@@ -21,13 +21,17 @@ class TrainingDiverged(HpstudyError):
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """One epoch's losses and validation metric; ``stage`` is ``frozen`` or ``unfrozen``."""
+    """One epoch's losses and validation metrics; ``stage`` is ``frozen`` or ``unfrozen``.
+
+    ``metric`` is the dataset's primary metric; ``extra`` its other metrics by name.
+    """
 
     epoch: int
     stage: str
     train_loss: float
     valid_loss: float
     metric: float
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,13 +52,16 @@ def _reporter(on_epoch: Callable[[EpochRecord], None] | None, records: list[Epoc
         stage = "frozen"
 
         def after_epoch(self) -> None:
-            train_loss, valid_loss, metric = (float(v) for v in self.recorder.values[-1][:3])
+            values = [float(v) for v in self.recorder.values[-1]]
+            train_loss, valid_loss, metric = values[:3]
+            names = [m.name for m in self.learn.metrics][1:]
+            extra = dict(zip(names, values[3:], strict=False))
             if not math.isfinite(train_loss):
                 raise TrainingDiverged(
                     f"training loss is {train_loss} in epoch {len(records) + 1} ({self.stage}); "
                     "the learning rate is likely too high"
                 )
-            rec = EpochRecord(len(records), self.stage, train_loss, valid_loss, metric)
+            rec = EpochRecord(len(records), self.stage, train_loss, valid_loss, metric, extra)
             records.append(rec)
             if on_epoch is not None:
                 on_epoch(rec)

@@ -33,6 +33,7 @@ class AmazonDataset(StudyDataset):
 
     name = "amazon"
     task = Task.MULTI_LABEL
+    augment = frozenset({"vflip", "rot90"})  # no "up" in aerial / microscopy images
     metric = "f2_samples"
     image_size = 224
     layout = "<root>/train_v2.csv (image_name,tags) and <root>/train-jpg/<image_name>.jpg"

@@ -54,6 +54,7 @@ class DotaDataset(StudyDataset):
 
     name = "dota"
     task = Task.MULTI_LABEL
+    augment = frozenset({"vflip", "rot90"})  # no "up" in aerial / microscopy images
     metric = "macro_f1"
     image_size = 224
     layout = (

@@ -48,6 +48,7 @@ class ProteinDataset(StudyDataset):
 
     name = "protein"
     task = Task.MULTI_LABEL
+    augment = frozenset({"vflip", "rot90"})  # no "up" in aerial / microscopy images
     metric = "macro_f1"
     image_size = 224
     layout = "<root>/train.csv (Id,Target) and <root>/train/<Id>_{red,green,blue,yellow}.png"
@@ -94,6 +95,10 @@ class ProteinDataset(StudyDataset):
         red, green, blue, yellow = planes
         rgb = np.stack([red + yellow // 2, green + yellow // 2, blue], axis=-1)
         return Image.fromarray(np.minimum(rgb, 255).astype(np.uint8), mode="RGB")
+
+    def source_paths(self, root: Path, item: str) -> list[Path]:
+        """The four channel PNGs of the item."""
+        return list(self.files(root, item))
 
     def image_size_of(self, root: Path, item: str) -> tuple[int, int]:
         """Width and height from the red channel's header."""

@@ -218,6 +218,10 @@ class QuickDrawDataset(StudyDataset):
         drawings, _ = _read_csv(str(path), _mtime(path), self.cap())
         return render(json.loads(drawings[key]))
 
+    def source_paths(self, root: Path, item: str) -> list[Path]:
+        """The CSV or ``.npy`` file the drawing is read from."""
+        return [root / item.rpartition("#")[0]]
+
     def image_size_of(self, root: Path, item: str) -> tuple[int, int]:
         """128x128 for rendered drawings, 28x28 for bitmaps (no file is opened)."""
         return (28, 28) if item.startswith("numpy_bitmap/") else (_SIZE, _SIZE)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+import torch
 
 from hpstudy.datasets import Sample, Task, fraction_indices, fraction_subset, get_dataset
 
@@ -61,4 +62,6 @@ def test_study_data_subsets_training_only(tmp_path) -> None:
     assert not train_items & valid_items
     plugin = get_dataset("digits")
     chosen = fraction_indices(data.splits.train, 0.2, task=plugin.task, seed=0)
-    assert (small.targets == data.train(1.0).targets[chosen]).all()
+    assert small.rows.tolist() == chosen  # rows of the full (cached) training split
+    _, targets = small.gather(torch.arange(len(small)))
+    assert (targets == data.train(1.0).targets[chosen]).all()

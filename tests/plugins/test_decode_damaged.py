@@ -11,16 +11,17 @@ from test_pets import make_pets
 from hpstudy.training import decode_split
 
 
-def test_undecodable_image_is_black_and_reported_once(tmp_path: Path) -> None:
+def test_undecodable_image_is_skipped_and_reported_once(tmp_path: Path) -> None:
     make_pets(tmp_path)
     victim = tmp_path / "images" / "Bengal_1.jpg"
     victim.write_bytes(b"\xff\xd8\xff" + b"\x00garbage" * 20 + b"\xff\xd9")  # whole-looking JPEG
     ds = PetsDataset()
     splits = ds.load(tmp_path)
     assert "images/Bengal_1.jpg" in {s.item for s in splits.train}  # the cheap check passes it
-    with pytest.warns(RuntimeWarning, match=r"1 of 9 images could not be decoded.*Bengal_1") as w:
+    with pytest.warns(RuntimeWarning, match=r"1 of 9 images could not be decoded and are skipped.*Bengal_1") as w:
         decoded = decode_split(ds, tmp_path, splits.train, splits.classes, 16)
     assert len(w) == 1
-    assert len(decoded) == len(splits.train)  # indices stay aligned for fraction subsets
     row = [s.item for s in splits.train].index("images/Bengal_1.jpg")
-    assert int(decoded.images[row].max()) == 0
+    assert len(decoded) == len(splits.train) - 1 and row not in decoded.rows.tolist()
+    # Positions of the plugin's sample list stay valid: selecting drops only the damaged one.
+    assert decoded.select(range(len(splits.train))).rows.tolist() == decoded.rows.tolist()

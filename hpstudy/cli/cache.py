@@ -1,0 +1,92 @@
+"""``hpstudy cache``: build, inspect and clear the decode-once image cache."""
+
+from __future__ import annotations
+
+import click
+
+from hpstudy.cli._console import console, print_json, table
+from hpstudy.cli._options import data_root_option, json_option
+
+cache_dir_option = click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=str), default=None,
+    help="Image cache folder. Default: $HPSTUDY_CACHE/images or ~/.cache/hpstudy/images.",
+)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+@click.group("cache")
+def command() -> None:
+    """The image cache: every image decoded and resized once, memory-mapped by all trials."""
+
+
+@command.command("build")
+@click.option("--dataset", required=True, help="Registered dataset name.")
+@click.option("--size", type=click.IntRange(min=8), default=None,
+              help="Square size in pixels. Default: the study's (with --study) or the plugin's.")
+@click.option("--study", "spec", default=None, metavar="SPEC",
+              help="Take the size from this study spec.")
+@data_root_option
+@cache_dir_option
+def build(dataset: str, size: int | None, spec: str | None, data_root: str | None,
+          cache_dir: str | None) -> None:
+    """Decode DATASET's training and validation splits into the cache (no-op when current)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from hpstudy.cache import ImageCache, build_dataset_cache
+
+    if spec is not None and size is None:
+        from hpstudy.study import load_spec
+
+        size = load_spec(spec).image_size
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def on_progress(split: str, done: int, total: int) -> None:
+            if split not in tasks:
+                tasks[split] = bar.add_task(f"decoding {dataset} {split}", total=total)
+            bar.update(tasks[split], completed=done)
+
+        entries = build_dataset_cache(dataset, size=size, data_root=data_root,
+                                      cache=ImageCache(cache_dir), on_progress=on_progress)
+    for e in entries:
+        m = e.meta
+        console.print(f"{m['dataset']} {m['split']}: {m['images']} images at {m['size']} px, "
+                      f"{m['channels']} channel(s), {m['damaged']} damaged, {_mib(e.nbytes)} "
+                      f"in {e.path}")
+
+
+@command.command("info")
+@cache_dir_option
+@json_option
+def info(cache_dir: str | None, as_json: bool) -> None:
+    """List the cache's entries."""
+    from hpstudy.cache import ImageCache
+
+    cache = ImageCache(cache_dir)
+    entries = cache.entries()
+    if as_json:
+        print_json([{**e.meta, "path": str(e.path), "bytes": e.nbytes} for e in entries])
+        return
+    if not entries:
+        console.print(f"the image cache at {cache.root} is empty; fill it with `hpstudy cache build`")
+        return
+    cols = ["dataset", "split", "size", "channels", "images", "damaged", "on disk", "built"]
+    rows = [[e.meta["dataset"], e.meta["split"], e.meta["size"], e.meta["channels"],
+             e.meta["images"], e.meta["damaged"], _mib(e.nbytes), e.meta["created"]]
+            for e in entries]
+    console.print(table(str(cache.root), cols, rows))
+
+
+@command.command("clear")
+@click.option("--dataset", default=None, help="Only this dataset's entries.")
+@cache_dir_option
+def clear(dataset: str | None, cache_dir: str | None) -> None:
+    """Remove cache entries (all of them, or one dataset's)."""
+    from hpstudy.cache import ImageCache
+
+    freed = ImageCache(cache_dir).clear(dataset)
+    console.print(f"freed {_mib(freed)}")
