@@ -274,3 +274,22 @@ def test_cli_user_errors_are_one_line(tmp_path: Path, capsys, args: list[str], m
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert message in err and "Traceback" not in err
+
+
+def test_spec_validates_the_finder_settings() -> None:
+    import tomllib
+
+    from hpstudy.errors import SpecError
+    from hpstudy.study import parse_spec
+
+    data = tomllib.loads(SMOKE.read_text())
+    assert parse_spec(data, name="smoke").lr_find.loss == "valid"
+    data["lr_find"].update(loss="both", valid_images=0, repeats=1.5, divergence=1.0)
+    with pytest.raises(SpecError) as info:
+        parse_spec(data, name="smoke")
+    for problem in ('lr_find.loss must be "valid" or "train"', "lr_find.valid_images must be",
+                    "lr_find.repeats must be", "lr_find.divergence must be a number > 1"):
+        assert problem in str(info.value)
+    data["lr_find"] = {"loss": "train", "valid_images": 512, "repeats": 3, "divergence": 3.0}
+    assert parse_spec(data, name="smoke").lr_find == LrFindSettings(
+        loss="train", valid_images=512, repeats=3, divergence=3.0)
