@@ -93,8 +93,7 @@ def plot_heatmap(h: Heatmap, path: Path, title: str = "% improvement over baseli
 
     finite = h.values[np.isfinite(h.values)]
     lim = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
-    cmap = plt.get_cmap("RdYlGn").copy()
-    cmap.set_bad("#d9d9d9")
+    cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#d9d9d9")
     fig_w = max(6.0, 0.75 * len(h.columns) + 2.5)
     fig_h = max(2.5, 0.45 * len(h.rows) + 1.8)
     fig, ax = plt.subplots(figsize=(fig_w, fig_h))
