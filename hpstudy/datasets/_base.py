@@ -70,6 +70,8 @@ class Dataset(ABC):
         needs_data: ``False`` for datasets that ship with their package (no data root is read).
         version: Bump when the plugin reads images differently, so caches built by an older version
             are not reused.
+        known_classes: The dataset's official class list, when it defines one independently of the
+            files (shown by ``hpstudy datasets`` without reading any data); empty otherwise.
         augment: Extra training augmentations that suit the images: ``"vflip"`` and ``"rot90"`` for
             aerial and microscopy images that have no "up" (left-right flips and random resized
             crops always apply).
@@ -83,6 +85,7 @@ class Dataset(ABC):
     needs_data: ClassVar[bool] = True
     version: ClassVar[str] = "1"
     augment: ClassVar[frozenset[str]] = frozenset()
+    known_classes: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def check(self, root: Path) -> None:

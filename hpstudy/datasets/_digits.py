@@ -39,6 +39,7 @@ class DigitsDataset(Dataset):
     metric = "accuracy"
     image_size = 32
     needs_data = False
+    known_classes = tuple(str(c) for c in range(10))
     upscaled = 32
 
     def check(self, root: Path) -> None:
@@ -50,7 +51,7 @@ class DigitsDataset(Dataset):
         _, target = _digits()
         index = np.arange(len(target))
         train, valid = train_test_split(index, test_size=0.2, stratify=target, random_state=0)
-        classes = tuple(str(c) for c in range(10))
+        classes = self.known_classes
 
         def samples(rows: np.ndarray) -> tuple[Sample, ...]:
             return tuple(Sample(str(i), (classes[target[i]],)) for i in sorted(rows))

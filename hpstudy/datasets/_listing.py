@@ -36,7 +36,9 @@ class DatasetListing:
 def list_datasets(data_root: str | Path | None = None) -> DatasetListing:
     """Every registered dataset with its task, class count, plugin distribution and data status.
 
-    The class count is read from the data when it is found (``None`` otherwise).
+    Only each plugin's ``check()`` touches the data. The class count is the plugin's
+    ``known_classes`` when it declares them, else read from the data's index when the data is found
+    (``None`` otherwise).
     """
     found, broken = _scan()
     plugins = {**found, **_runtime}
@@ -44,12 +46,13 @@ def list_datasets(data_root: str | Path | None = None) -> DatasetListing:
     for name in sorted(plugins):
         info = plugins[name]
         ds = info.dataset
-        classes: int | None = None
+        classes: int | None = len(ds.known_classes) or None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 root = resolve_root(ds, data_root)
-                classes = len(ds.load(root).classes)
+                if classes is None:
+                    classes = len(ds.load(root).classes)
             data = "embedded" if not ds.needs_data else f"found: {root}"
         except HpstudyError:
             data = "missing"

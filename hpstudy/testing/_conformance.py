@@ -165,6 +165,8 @@ class DatasetConformance:
         ds, _, info, splits = self._loaded(tmp_path)
         assert len(splits.classes) == info.classes
         assert len(set(splits.classes)) == len(splits.classes), "classes repeat"
+        if ds.known_classes:
+            assert set(splits.classes) <= set(ds.known_classes), "classes outside known_classes"
         known = set(splits.classes)
         used: set[str] = set()
         for s in splits.train + splits.valid:

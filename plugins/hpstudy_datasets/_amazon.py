@@ -35,6 +35,7 @@ class AmazonDataset(StudyDataset):
     task = Task.MULTI_LABEL
     augment = frozenset({"vflip", "rot90"})  # no "up" in aerial / microscopy images
     metric = "f2_samples"
+    known_classes = TAGS
     image_size = 224
     layout = "<root>/train_v2.csv (image_name,tags) and <root>/train-jpg/<image_name>.jpg"
     required = ("train_v2.csv", "train-jpg")

@@ -33,6 +33,7 @@ class CancerDataset(StudyDataset):
     name = "cancer"
     task = Task.SINGLE_LABEL
     metric = "accuracy"
+    known_classes = DX
     extra_metrics = ("balanced_accuracy",)
     image_size = 224
     layout = (

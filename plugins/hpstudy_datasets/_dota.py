@@ -56,6 +56,7 @@ class DotaDataset(StudyDataset):
     task = Task.MULTI_LABEL
     augment = frozenset({"vflip", "rot90"})  # no "up" in aerial / microscopy images
     metric = "macro_f1"
+    known_classes = CATEGORIES
     image_size = 224
     layout = (
         "<root>/images/P####.png and <root>/labelTxt/P####.txt (or the official <root>/train/ and "

@@ -50,6 +50,7 @@ class ProteinDataset(StudyDataset):
     task = Task.MULTI_LABEL
     augment = frozenset({"vflip", "rot90"})  # no "up" in aerial / microscopy images
     metric = "macro_f1"
+    known_classes = LOCATIONS
     image_size = 224
     layout = "<root>/train.csv (Id,Target) and <root>/train/<Id>_{red,green,blue,yellow}.png"
     required = ("train.csv", "train")

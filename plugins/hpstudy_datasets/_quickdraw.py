@@ -139,6 +139,7 @@ class QuickDrawDataset(StudyDataset):
     name = "quickdraw"
     task = Task.SINGLE_LABEL
     metric = "accuracy"
+    known_classes = CATEGORIES
     extra_metrics = ("map3",)
     image_size = _SIZE
     max_per_class: ClassVar[int] = 1000

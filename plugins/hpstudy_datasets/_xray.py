@@ -42,6 +42,7 @@ class XrayDataset(StudyDataset):
     name = "xray"
     task = Task.MULTI_LABEL
     metric = "mean_auroc_findings"
+    known_classes = LABELS
     extra_metrics = ("mean_auroc",)
     image_size = 224
     layout = (
