@@ -36,9 +36,11 @@ def _timed_train(ref, trial, point, config, *, sleep_s: float, log_dir: str) -> 
 
 
 def _spec_file(folder: Path) -> str:
-    import hpstudy
+    import inspect
 
-    text = (Path(hpstudy.__file__).parent / "studies" / "smoke.toml").read_text()
+    from hpstudy.study import load_spec
+
+    text = (Path(inspect.getfile(load_spec)).parents[1] / "studies" / "smoke.toml").read_text()
     text = text.replace("fractions = [0.2, 1.0]", f"fractions = {FRACTIONS}")
     path = folder / "bench.toml"
     path.write_text(text.replace('description = "', 'description = "benchmark: '))
