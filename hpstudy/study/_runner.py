@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -302,7 +303,19 @@ class _Pool:
             self.pids.add(p.pid)
 
     def run(self, report: Callable[[str], StudyStatus]) -> None:
-        """Start the workers and return when none of them has anything left to do."""
+        """Start the workers and return when none of them has anything left to do.
+
+        SIGTERM (``kill``, a batch system ending the job) stops them like Ctrl-C.
+        """
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main else None
+        try:
+            self._run(report)
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _run(self, report: Callable[[str], StudyStatus]) -> None:
         try:
             for slot in range(len(self.slots)):
                 self._start(slot)
@@ -346,7 +359,20 @@ class _Pool:
         return any(p.is_alive() for p in self.procs.values()) or self.restarts_left > 0
 
     def stop(self) -> None:
-        """Interrupt every worker, wait for them to record their trials, release what is left."""
+        """Interrupt every worker, wait for them to record their trials, release what is left.
+
+        A second Ctrl-C (or SIGTERM) while this runs is ignored, so the bookkeeping finishes.
+        """
+        main = threading.current_thread() is threading.main_thread()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in signals} if main else {}
+        try:
+            self._stop()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _stop(self) -> None:
         alive = [p for p in self.procs.values() if p.is_alive()]
         for p in alive:  # the terminal's Ctrl-C may not have reached them (another session)
             with contextlib.suppress(ProcessLookupError):
@@ -363,3 +389,7 @@ class _Pool:
 
 
 _STOP_GRACE_S = 10.0
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -16,7 +16,7 @@ import time
 
 from hpstudy.study import HeartbeatSettings, StudyStatus, open_storage, study_status
 from hpstudy.study._standin import prepare_standin_study, standin_node, standin_train
-from hpstudy.study._worker import WorkerConfig, worker_main
+from hpstudy.study._worker import WorkerConfig, run_worker, worker_main
 
 HEARTBEAT = HeartbeatSettings(interval_s=1, grace_s=4)
 STUDY = "smoke:digits"
@@ -122,7 +122,7 @@ def test_raising_trial_is_retried_then_left_failed_and_rerun_retries(storage_url
 
     # A new run gives the point left failed fresh attempts; now it succeeds.
     prepare_standin_study(storage_url, heartbeat=HEARTBEAT, max_attempts=2)
-    worker_main(WorkerConfig(storage_url, STUDY, poll_s=0.5), standin_train(0.02))
+    run_worker(WorkerConfig(storage_url, STUDY, poll_s=0.5), standin_train(0.02))
     status = _status(storage_url)
     _assert_exactly_once(status)
     assert status.attempts_failed == 3
@@ -148,7 +148,7 @@ _RUN = textwrap.dedent(
 )
 
 
-def test_ctrl_c_stops_workers_and_the_next_run_resumes(storage_url: str, tmp_path) -> None:
+def _interrupt_then_resume(storage_url: str, tmp_path, send) -> None:  # noqa: ANN001
     env = {**os.environ, "HPSTUDY_DATA": str(tmp_path / "data")}
     proc = subprocess.Popen(
         [sys.executable, "-c", _RUN, storage_url, "1.0"], env=env, start_new_session=True,
@@ -165,7 +165,7 @@ def test_ctrl_c_stops_workers_and_the_next_run_resumes(storage_url: str, tmp_pat
             running = sum(t.state.name == "RUNNING" for t in trials)
             if done >= 3 and running >= 2:
                 break
-        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        send(proc.pid)
         assert proc.wait(timeout=60) == 130
     finally:
         if proc.poll() is None:
@@ -188,3 +188,13 @@ def test_ctrl_c_stops_workers_and_the_next_run_resumes(storage_url: str, tmp_pat
                 if t.state.name == "COMPLETE"}
     assert interrupted <= set(complete)
     assert all(complete[p].user_attrs["attempt"] == 1 for p in interrupted)
+
+
+def test_ctrl_c_stops_workers_and_the_next_run_resumes(storage_url: str, tmp_path) -> None:  # noqa: ANN001
+    # What the terminal does on Ctrl-C: SIGINT to the coordinator and its workers.
+    _interrupt_then_resume(storage_url, tmp_path, lambda pid: os.killpg(pid, signal.SIGINT))
+
+
+def test_sigterm_to_the_coordinator_alone_stops_its_workers(sqlite_url: str, tmp_path) -> None:  # noqa: ANN001
+    # What `kill PID` or a batch system does: the coordinator passes the stop on to its workers.
+    _interrupt_then_resume(sqlite_url, tmp_path, lambda pid: os.kill(pid, signal.SIGTERM))
