@@ -41,7 +41,6 @@ CACHE_ENV = "HPSTUDY_CACHE"
 #: Image size for features when the study spec sets none (plugins' own defaults differ, and both
 #: sides of a proximity must be measured at one size).
 DEFAULT_FEATURE_SIZE = 224
-_CHUNK = 2048
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -145,7 +144,8 @@ def dataset_features(
     Raises:
         HpstudyError: Unknown dataset, missing data, an empty split, an unknown arch.
     """
-    from hpstudy.training import FeatureExtractor, backbone_weights, decode_split
+    from hpstudy.cache import ImageCache, cached_split
+    from hpstudy.training import FeatureExtractor, backbone_weights
 
     if split not in ("train", "valid"):
         raise ValueError(f"split must be 'train' or 'valid', not {split!r}")
@@ -169,16 +169,16 @@ def dataset_features(
     }
     path = _cache_file(cache_root(cache_dir), key)
     pos = {c: i for i, c in enumerate(splits.classes)}
-    labels = tuple(tuple(pos[label] for label in s.labels) for s in samples)
-    feats = _load_cached(path, len(samples))
+    # Pixels come from the image cache that training uses (decoded once); damaged images are not
+    # in the split's rows and get no feature.
+    pixels = cached_split(plugin, root, split, samples, splits.classes, size,
+                          cache=ImageCache(cache_root(cache_dir) / "images"))
+    kept = pixels.rows.tolist() if pixels.rows is not None else range(len(samples))
+    labels = tuple(tuple(pos[label] for label in samples[i].labels) for i in kept)
+    feats = _load_cached(path, len(labels))
     from_cache = feats is not None
     if feats is None:
-        extract = FeatureExtractor(arch, pretrained, device, seed, batch_size)
-        parts = []
-        for start in range(0, len(samples), _CHUNK):
-            chunk = samples[start : start + _CHUNK]
-            parts.append(extract(decode_split(plugin, root, chunk, splits.classes, size)))
-        feats = np.concatenate(parts)
+        feats = FeatureExtractor(arch, pretrained, device, seed, batch_size)(pixels)
         _save_atomic(path, feats)
     return FeatureSet(
         dataset=dataset,
