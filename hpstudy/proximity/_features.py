@@ -2,8 +2,9 @@
 
 Features are the pooled penultimate activations of the study's backbone (see
 :func:`hpstudy.training.backbone_features`) for every image of the **training** split — the split
-Cui et al. weigh classes by, and the one the model is fine-tuned on. Images are decoded in chunks,
-so a large dataset never sits in memory at full size.
+Cui et al. weigh classes by, and the one the model is fine-tuned on. Pixels come memory-mapped
+from the image cache training uses (``<cache root>/images``), so a large dataset is decoded once
+and never sits in memory at full size.
 
 The cache lives in ``<cache root>/features`` where the cache root is ``--cache-dir``, else
 ``$HPSTUDY_CACHE``, else ``~/.cache/hpstudy``. One ``.npy`` file per (dataset, plugin version, arch,
