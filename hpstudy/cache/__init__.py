@@ -3,7 +3,7 @@ version, source files), kept on local disk as a memory-mapped ``uint8`` array.""
 
 from hpstudy.cache._fingerprint import DECODER_VERSION, source_fingerprint
 from hpstudy.cache._split import build_dataset_cache, cached_split
-from hpstudy.cache._store import CACHE_ENV, CacheEntry, ImageCache, default_cache_dir
+from hpstudy.cache._store import CACHE_ENV, CacheEntry, ImageCache, cache_root
 
 __all__ = [
     "CACHE_ENV",
@@ -12,6 +12,6 @@ __all__ = [
     "ImageCache",
     "build_dataset_cache",
     "cached_split",
-    "default_cache_dir",
+    "cache_root",
     "source_fingerprint",
 ]

@@ -26,17 +26,21 @@ from hpstudy.cache._fingerprint import source_fingerprint
 from hpstudy.datasets import Dataset, Sample
 from hpstudy.errors import HpstudyError
 
-__all__ = ["CACHE_ENV", "CacheEntry", "ImageCache", "default_cache_dir"]
+__all__ = ["CACHE_ENV", "CacheEntry", "ImageCache", "cache_root"]
 
 CACHE_ENV = "HPSTUDY_CACHE"
 ProgressFn = Callable[[int, int], None]
 
 
-def default_cache_dir() -> Path:
-    """``$HPSTUDY_CACHE/images`` if set, else ``~/.cache/hpstudy/images``."""
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """hpstudy's cache root: ``cache_dir``, else ``$HPSTUDY_CACHE``, else ``~/.cache/hpstudy``.
+
+    Decoded images live in ``<root>/images``, backbone features in ``<root>/features``.
+    """
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
     env = os.environ.get(CACHE_ENV)
-    base = Path(env).expanduser() if env else Path.home() / ".cache" / "hpstudy"
-    return base / "images"
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "hpstudy"
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,10 @@ class CacheEntry:
 
 
 class ImageCache:
-    """Decoded splits under one folder (default :func:`default_cache_dir`)."""
+    """Decoded splits under ``<cache root>/images`` (see :func:`cache_root`)."""
 
-    def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+    def __init__(self, cache_dir: str | Path | None = None) -> None:
+        self.root = cache_root(cache_dir) / "images"
 
     def _key(self, dataset: Dataset, split: str, size: int, fingerprint: str) -> Path:
         return self.root / dataset.name / f"{split}-{size}px-v{dataset.version}-{fingerprint[:20]}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 storage_option = click.option(
@@ -21,3 +23,32 @@ study_option = click.option(
     help="Study spec: a packaged name (smoke, fellowship2019) or a path to a TOML file.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+device_option = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+    help="Where to train; auto picks cuda when a GPU is visible.",
+)
+
+
+def max_attempts_option(help_text: str):  # noqa: ANN201 - a click decorator
+    return click.option("--max-attempts", type=click.IntRange(min=1), default=3, show_default=True,
+                        help=help_text)
+
+
+def _set_cache_env(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:  # worker processes inherit the environment
+        from hpstudy.cache import CACHE_ENV
+
+        os.environ[CACHE_ENV] = value
+    return value
+
+
+cache_dir_option = click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=str), default=None,
+    callback=_set_cache_env, expose_value=False,
+    help="Cache root: decoded images in <root>/images. Default: $HPSTUDY_CACHE or ~/.cache/hpstudy.",
+)
+compile_option = click.option(
+    "--compile", "compile_mode", type=click.Choice(["off", "default", "reduce-overhead"]),
+    default="off", show_default=True,
+    help="torch.compile the model on CUDA; reduce-overhead (CUDA graphs) helps small batches.",
+)

@@ -5,12 +5,7 @@ from __future__ import annotations
 import click
 
 from hpstudy.cli._console import console, print_json, table
-from hpstudy.cli._options import data_root_option, json_option
-
-cache_dir_option = click.option(
-    "--cache-dir", type=click.Path(file_okay=False, path_type=str), default=None,
-    help="Image cache folder. Default: $HPSTUDY_CACHE/images or ~/.cache/hpstudy/images.",
-)
+from hpstudy.cli._options import cache_dir_option, data_root_option, json_option
 
 
 def _mib(n: int) -> str:
@@ -30,8 +25,7 @@ def command() -> None:
               help="Take the size from this study spec.")
 @data_root_option
 @cache_dir_option
-def build(dataset: str, size: int | None, spec: str | None, data_root: str | None,
-          cache_dir: str | None) -> None:
+def build(dataset: str, size: int | None, spec: str | None, data_root: str | None) -> None:
     """Decode DATASET's training and validation splits into the cache (no-op when current)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -51,7 +45,7 @@ def build(dataset: str, size: int | None, spec: str | None, data_root: str | Non
             bar.update(tasks[split], completed=done)
 
         entries = build_dataset_cache(dataset, size=size, data_root=data_root,
-                                      cache=ImageCache(cache_dir), on_progress=on_progress)
+                                      cache=ImageCache(), on_progress=on_progress)
     for e in entries:
         m = e.meta
         console.print(f"{m['dataset']} {m['split']}: {m['images']} images at {m['size']} px, "
@@ -62,11 +56,11 @@ def build(dataset: str, size: int | None, spec: str | None, data_root: str | Non
 @command.command("info")
 @cache_dir_option
 @json_option
-def info(cache_dir: str | None, as_json: bool) -> None:
+def info(as_json: bool) -> None:
     """List the cache's entries."""
     from hpstudy.cache import ImageCache
 
-    cache = ImageCache(cache_dir)
+    cache = ImageCache()
     entries = cache.entries()
     if as_json:
         print_json([{**e.meta, "path": str(e.path), "bytes": e.nbytes} for e in entries])
@@ -84,9 +78,9 @@ def info(cache_dir: str | None, as_json: bool) -> None:
 @command.command("clear")
 @click.option("--dataset", default=None, help="Only this dataset's entries.")
 @cache_dir_option
-def clear(dataset: str | None, cache_dir: str | None) -> None:
+def clear(dataset: str | None) -> None:
     """Remove cache entries (all of them, or one dataset's)."""
     from hpstudy.cache import ImageCache
 
-    freed = ImageCache(cache_dir).clear(dataset)
+    freed = ImageCache().clear(dataset)
     console.print(f"freed {_mib(freed)}")

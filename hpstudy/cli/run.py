@@ -10,7 +10,15 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from hpstudy.cli._console import console, table
-from hpstudy.cli._options import data_root_option, storage_option, study_option
+from hpstudy.cli._options import (
+    cache_dir_option,
+    compile_option,
+    data_root_option,
+    device_option,
+    max_attempts_option,
+    storage_option,
+    study_option,
+)
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -47,14 +55,14 @@ def summary_table(result) -> object:  # noqa: ANN001 - RunResult
                    "for `hpstudy worker` processes elsewhere.")
 @storage_option
 @data_root_option
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+@device_option
 @click.option("--gpus", default=None, metavar="IDS",
               help="GPUs the workers share round-robin, e.g. 0,2 (default: every visible GPU).")
-@click.option("--max-attempts", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Attempts per grid point before it is left failed.")
+@max_attempts_option("Attempts per grid point before it is left failed.")
+@cache_dir_option
+@compile_option
 def command(dataset: str, spec: str, workers: int, storage: str | None, data_root: str | None,
-            device: str, gpus: str | None, max_attempts: int) -> None:
+            device: str, gpus: str | None, max_attempts: int, compile_mode: str) -> None:
     """Run (or resume) the baseline-plus-one-factor study of SPEC on DATASET."""
     from hpstudy.study import parse_gpus, run_study
 
@@ -89,6 +97,7 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
         result = run_study(
             dataset, spec, workers=workers, storage=storage, data_root=data_root, device=device,
             gpus=gpu_ids, max_attempts=max_attempts, on_progress=on_progress,
+            compile_mode=None if compile_mode == "off" else compile_mode,
         )
     console.print(summary_table(result))
     if result.trained_now:

@@ -7,7 +7,15 @@ import os
 import click
 
 from hpstudy.cli._console import console
-from hpstudy.cli._options import data_root_option, storage_option, study_option
+from hpstudy.cli._options import (
+    cache_dir_option,
+    compile_option,
+    data_root_option,
+    device_option,
+    max_attempts_option,
+    storage_option,
+    study_option,
+)
 
 
 @click.command("worker")
@@ -15,14 +23,14 @@ from hpstudy.cli._options import data_root_option, storage_option, study_option
 @study_option
 @storage_option
 @data_root_option
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+@device_option
 @click.option("--gpu", default=None, metavar="ID",
               help="Use only this GPU (sets CUDA_VISIBLE_DEVICES for this worker).")
-@click.option("--max-attempts", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Attempts per grid point this worker allows before leaving it failed.")
+@max_attempts_option("Attempts per grid point this worker allows before leaving it failed.")
+@cache_dir_option
+@compile_option
 def command(dataset: str, spec: str, storage: str | None, data_root: str | None, device: str,
-            gpu: str | None, max_attempts: int) -> None:
+            gpu: str | None, max_attempts: int, compile_mode: str) -> None:
     """Join the existing study of SPEC on DATASET and train grid points until none is left.
 
     The study must have been created with `hpstudy run` (on any host, same storage); the local
@@ -34,6 +42,7 @@ def command(dataset: str, spec: str, storage: str | None, data_root: str | None,
         (gpu,) = parse_gpus(gpu) or (None,)
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before torch touches CUDA
     result = join_study(dataset, spec, storage=storage, data_root=data_root, device=device,
-                        gpu=gpu, max_attempts=max_attempts, handle_signals=True)
+                        gpu=gpu, max_attempts=max_attempts, handle_signals=True,
+                        compile_mode=None if compile_mode == "off" else compile_mode)
     console.print(f"{result.study}: this worker completed {result.trained} trial(s); "
                   f"{result.status.complete}/{result.status.grid_size} grid points complete")

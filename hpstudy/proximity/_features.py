@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hpstudy.cache import CACHE_ENV, cache_root
 from hpstudy.datasets import Sample, get_dataset, resolve_root
 from hpstudy.errors import DataNotFoundError
 from hpstudy.proximity._class_means import ClassMeans, class_means
@@ -38,18 +39,9 @@ __all__ = [
     "dataset_features",
 ]
 
-CACHE_ENV = "HPSTUDY_CACHE"
 #: Image size for features when the study spec sets none (plugins' own defaults differ, and both
 #: sides of a proximity must be measured at one size).
 DEFAULT_FEATURE_SIZE = 224
-
-
-def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """``cache_dir``, else ``$HPSTUDY_CACHE``, else ``~/.cache/hpstudy``."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "hpstudy"
 
 
 @dataclass(frozen=True)
@@ -173,7 +165,7 @@ def dataset_features(
     # Pixels come from the image cache that training uses (decoded once); damaged images are not
     # in the split's rows and get no feature.
     pixels = cached_split(plugin, root, split, samples, splits.classes, size,
-                          cache=ImageCache(cache_root(cache_dir) / "images"))
+                          cache=ImageCache(cache_dir))
     kept = pixels.rows.tolist() if pixels.rows is not None else range(len(samples))
     labels = tuple(tuple(pos[label] for label in samples[i].labels) for i in kept)
     feats = _load_cached(path, len(labels))

@@ -42,6 +42,7 @@ def join_study(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     train_fn: TrainFn = train_point,
     handle_signals: bool = False,
+    compile_mode: str | None = None,
 ) -> JoinResult:
     """Work on the existing study of ``spec`` on ``dataset`` in this process until none is left.
 
@@ -91,6 +92,7 @@ def join_study(
         gpu=gpu,
         worker_id=f"join-{gpu}" if gpu is not None else "join",
         max_attempts=max_attempts,
+        compile_mode=compile_mode,
     )
     if handle_signals:
         with interrupt_handling():

@@ -100,7 +100,7 @@ LrFindFn = Callable[[StudyRef, float, "str | Path | None", str], dict[str, Any]]
 def find_lr_point(
     ref: StudyRef, fraction: float, data_root: str | Path | None, device: str
 ) -> dict[str, Any]:
-    """Run fastai's lr finder for one training fraction with the baseline hyperparameters."""
+    """Run the study's lr finder for one training fraction with the baseline hyperparameters."""
     from hpstudy.training import Hyperparams, find_lr
 
     data = study_data(ref, data_root)
@@ -172,6 +172,7 @@ def run_study(
     poll_s: float = 1.0,
     train_fn: TrainFn = train_point,
     lr_find_fn: LrFindFn = find_lr_point,
+    compile_mode: str | None = None,
 ) -> RunResult:
     """Run (or resume) the study of ``spec`` on ``dataset`` until every grid point is done.
 
@@ -197,6 +198,8 @@ def run_study(
         poll_s: Seconds between progress reports and checks for dead workers.
         train_fn: The training step of the workers (a stand-in in tests and benchmarks).
         lr_find_fn: The lr finder (a stand-in in tests and benchmarks).
+        compile_mode: ``torch.compile`` mode for the workers' training on CUDA, e.g.
+            ``"reduce-overhead"`` (CUDA graphs) for small batches; ``None`` trains eagerly.
 
     Raises:
         HpstudyError: For any user error, before the storage is touched.
@@ -257,6 +260,7 @@ def run_study(
             threads=max(1, (os.cpu_count() or 1) // workers) if device == "cpu" else None,
             max_attempts=max_attempts,
             poll_s=max(0.2, min(2.0, heartbeat_of(ref.study).interval_s / 2)),
+            compile_mode=compile_mode,
         )
         _Pool(ref, config, slots, train_fn, poll_s).run(report)
     final = report("done")

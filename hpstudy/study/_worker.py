@@ -75,6 +75,7 @@ class WorkerConfig:
         max_attempts: Attempts a grid point gets before it is left failed (default limit of points
             enqueued without one).
         poll_s: Seconds between checks for stale trials while the queue is empty but trials run.
+        compile_mode: ``torch.compile`` mode for training on CUDA (``None``: eager).
     """
 
     storage_url: str
@@ -86,21 +87,25 @@ class WorkerConfig:
     worker_id: str = "w0"
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     poll_s: float = 2.0
+    compile_mode: str | None = None
 
 
 #: ``train_fn(ref, trial, point, config) -> metric``: trains one claimed grid point.
 TrainFn = Callable[[StudyRef, "optuna.Trial", GridPoint, WorkerConfig], float]
 
-_DATA: dict[tuple[str, str | None, str], StudyData] = {}
+_DATA: dict[tuple[str, str | None, str, str | None], StudyData] = {}
 
 
-def study_data(ref: StudyRef, data_root: str | Path | None) -> StudyData:
+def study_data(
+    ref: StudyRef, data_root: str | Path | None, cache_dir: str | Path | None = None
+) -> StudyData:
     """The study's dataset in this process, opened once and kept (images decode on first use)."""
     from hpstudy.study._data import StudyData
 
-    key = (ref.dataset, None if data_root is None else str(data_root), ref.spec.hash)
+    key = (ref.dataset, None if data_root is None else str(data_root), ref.spec.hash,
+           None if cache_dir is None else str(cache_dir))
     if key not in _DATA:
-        _DATA[key] = StudyData.open(ref.dataset, data_root, ref.spec)
+        _DATA[key] = StudyData.open(ref.dataset, data_root, ref.spec, cache_dir)
     return _DATA[key]
 
 
@@ -121,7 +126,7 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
         beta2=hp_values["beta2"],
         ps=hp_values["ps"],
     )
-    settings = data.settings(ref.spec, config.device)
+    settings = data.settings(ref.spec, config.device, compile_mode=config.compile_mode)
     trial.set_user_attr("hparams", {**asdict(hp), "lr_mult": hp_values["lr_mult"]})
     trial.set_user_attr("lr_find", base_lr)
     trial.set_user_attr("metric", settings.metric)

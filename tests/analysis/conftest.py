@@ -11,30 +11,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from analysis_studies import TINY, Filled
 
 from hpstudy.proximity import FeatureConfig, build_reference, measure_proximity, store_proximity
-from hpstudy.study import StudySpec, create_study, open_storage, parse_spec, run_study
+from hpstudy.study import create_study, open_storage, parse_spec, run_study
 
 HERE = Path(__file__).resolve().parent
-
-TINY = {
-    "arch": "resnet18",
-    "pretrained": False,
-    "batch_size": 64,
-    "image_size": 16,
-    "frozen_epochs": 1,
-    "unfrozen_epochs": 1,
-    "fractions": [1.0],
-    "seed": 0,
-    "baseline": {"lr_mult": 1.0, "divisor": 10, "wd": 0.1, "beta2": 0.99, "ps": 0.5},
-    "factors": {"lr_mult": [0.1], "divisor": [5], "wd": [0.01]},
-    "lr_find": {"start_lr": 1e-5, "end_lr": 1.0, "num_it": 10},
-}
-
 
 @pytest.fixture(scope="module")
 def shapes_entry_point(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -51,15 +36,6 @@ def shapes_entry_point(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     yield "shapes"
     for p in added:
         sys.path.remove(p)
-
-
-@dataclass(frozen=True)
-class Filled:
-    url: str
-    spec: StudySpec
-    threshold: float
-    proximity: dict[str, float]
-    config: FeatureConfig
 
 
 @pytest.fixture(scope="module")

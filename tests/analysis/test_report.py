@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from conftest import Filled
+from analysis_studies import TINY, Filled
 from optuna.trial import TrialState
 
 from hpstudy.analysis import (
@@ -172,7 +172,6 @@ def test_cli_recommend_json(filled: Filled, tmp_path: Path,
 
     build_reference("digits", filled.config).save(ref)
     spec = tmp_path / "tiny.toml"
-    from conftest import TINY
 
     lines = [f"{k} = {json.dumps(v)}" for k, v in TINY.items() if not isinstance(v, dict)]
     for table in ("baseline", "factors", "lr_find"):

@@ -18,7 +18,8 @@ def test_undecodable_image_is_skipped_and_reported_once(tmp_path: Path) -> None:
     ds = PetsDataset()
     splits = ds.load(tmp_path)
     assert "images/Bengal_1.jpg" in {s.item for s in splits.train}  # the cheap check passes it
-    with pytest.warns(RuntimeWarning, match=r"1 of 9 images could not be decoded and are skipped.*Bengal_1") as w:
+    expected = r"1 of 9 images could not be decoded and are skipped.*Bengal_1"
+    with pytest.warns(RuntimeWarning, match=expected) as w:
         decoded = decode_split(ds, tmp_path, splits.train, splits.classes, 16)
     assert len(w) == 1
     row = [s.item for s in splits.train].index("images/Bengal_1.jpg")
