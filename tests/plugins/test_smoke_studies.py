@@ -29,10 +29,9 @@ TINY = {
 @pytest.mark.parametrize(
     ("dataset", "make", "metric"),
     [
-        pytest.param("pets", lambda root: make_pets(root, per_split=(8, 3)), "accuracy",
-                     marks=pytest.mark.slow),  # each takes ~20 s on a shared 2-core machine
+        pytest.param("pets", lambda root: make_pets(root, per_split=(8, 3)), "accuracy"),
         pytest.param("amazon", lambda root: make_amazon(root, n=30), "f2_samples",
-                     marks=pytest.mark.slow),
+                     marks=pytest.mark.slow),  # ~20 s on a shared 2-core machine
         ("xray", lambda root: make_xray(root, patients=12), "mean_auroc_findings"),
     ],
 )
