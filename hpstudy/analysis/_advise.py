@@ -176,7 +176,7 @@ def recommend(
     from hpstudy.errors import HpstudyError
     from hpstudy.proximity import FeatureConfig, measure_proximity
     from hpstudy.study._data import StudyData
-    from hpstudy.training import Hyperparams, find_lr
+    from hpstudy.study._lr import find_lr_on
 
     config = FeatureConfig.from_spec(spec, device=device, data_root=data_root, cache_dir=cache_dir)
     prox = measure_proximity(dataset, reference, config, threshold=threshold)
@@ -191,12 +191,7 @@ def recommend(
     if stored is not None:
         lr, source = stored
     else:
-        data = StudyData.open(dataset, data_root, spec)
-        b = spec.baseline
-        baseline = Hyperparams(lr=1e-3, divisor=b["divisor"], wd=b["wd"], beta2=b["beta2"],
-                               ps=b["ps"])
-        found = find_lr(data.train(1.0), data.valid(), baseline, data.settings(spec, device),
-                        spec.lr_find)
+        found = find_lr_on(StudyData.open(dataset, data_root, spec), spec, 1.0, device)
         lr, source = found.lr, f"lr finder ({found.method}), run now"
     return advise(dataset, lr, prox.value, results, threshold=threshold, lr_find_source=source,
                   proximity_detail=prox.to_dict())

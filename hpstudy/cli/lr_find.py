@@ -33,7 +33,8 @@ def command(dataset: str, spec: str, fraction: float | None, loss: str | None,
             as_json: bool) -> None:
     """Suggest a learning rate for DATASET: the steepest fall of the filtered validation loss over
     an lr sweep on the frozen network, next to fastai's valley, steep and minimum. Stores nothing."""
-    from hpstudy.training import lr_find_for_dataset, plot_lr_find
+    from hpstudy.study import lr_find_for_dataset
+    from hpstudy.training import plot_lr_find
 
     result = lr_find_for_dataset(dataset, spec, fraction=fraction, loss=loss, repeats=repeats,
                                  data_root=data_root, device=device)

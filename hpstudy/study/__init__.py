@@ -13,6 +13,7 @@ from hpstudy.study._grid import (
 )
 from hpstudy.study._heartbeat import HeartbeatSettings
 from hpstudy.study._join import JoinResult, join_study
+from hpstudy.study._lr import find_lr_on, lr_find_for_dataset
 from hpstudy.study._report import (
     FailedAttempt,
     RunningTrial,
@@ -62,10 +63,12 @@ __all__ = [
     "WorkerConfig",
     "assign_gpus",
     "create_study",
+    "find_lr_on",
     "grid",
     "load_spec",
     "join_study",
     "load_study",
+    "lr_find_for_dataset",
     "open_dashboard",
     "open_storage",
     "packaged_specs",

@@ -18,6 +18,7 @@ from hpstudy.datasets import get_dataset, resolve_root
 from hpstudy.errors import DataNotFoundError, HpstudyError
 from hpstudy.study._gpus import assign_gpus, visible_gpus
 from hpstudy.study._heartbeat import HeartbeatSettings, heartbeat_of
+from hpstudy.study._lr import find_lr_on
 from hpstudy.study._note import save_design_note
 from hpstudy.study._report import StudyStatus, SummaryRow, status_of, summarize
 from hpstudy.study._spec import StudySpec, load_spec
@@ -101,15 +102,7 @@ def find_lr_point(
     ref: StudyRef, fraction: float, data_root: str | Path | None, device: str
 ) -> dict[str, Any]:
     """Run the study's lr finder for one training fraction with the baseline hyperparameters."""
-    from hpstudy.training import Hyperparams, find_lr
-
-    data = study_data(ref, data_root)
-    b = ref.spec.baseline
-    baseline = Hyperparams(lr=1e-3, divisor=b["divisor"], wd=b["wd"], beta2=b["beta2"], ps=b["ps"])
-    result = find_lr(
-        data.train(fraction), data.valid(), baseline, data.settings(ref.spec, device),
-        ref.spec.lr_find,
-    )
+    result = find_lr_on(study_data(ref, data_root), ref.spec, fraction, device)
     return {"lr": result.lr, "method": result.method, **result.details}
 
 

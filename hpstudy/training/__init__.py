@@ -12,7 +12,7 @@ from hpstudy.training._learner import (
     resolve_arch,
     resolve_device,
 )
-from hpstudy.training._lr_find import LrFindResult, find_lr, lr_find_for_dataset
+from hpstudy.training._lr_find import LrFindResult, find_lr
 from hpstudy.training._lr_plot import plot_lr_find
 from hpstudy.training._train import EpochRecord, TrainingDiverged, TrainResult, train_trial
 
@@ -31,7 +31,6 @@ __all__ = [
     "build_learner",
     "decode_split",
     "find_lr",
-    "lr_find_for_dataset",
     "plot_lr_find",
     "resolve_arch",
     "resolve_device",

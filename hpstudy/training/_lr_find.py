@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,6 @@ __all__ = [
     "analyse_sweep",
     "find_lr",
     "held_out_split",
-    "lr_find_for_dataset",
 ]
 
 #: fastai's suggestion functions reported next to ours, in table order.
@@ -171,63 +169,3 @@ def find_lr(
             except ValueError as exc:
                 raise HpstudyError(f"lr finder (seed {seed}): {exc}") from None
     return _summarize(runs, seeds, sweep, len(held_out))
-
-
-def lr_find_for_dataset(
-    dataset: str,
-    spec: str | Any = "smoke",  # noqa: ANN401 - a spec name, path or StudySpec
-    *,
-    fraction: float | None = None,
-    loss: str | None = None,
-    repeats: int | None = None,
-    data_root: str | Path | None = None,
-    device: str = "auto",
-) -> LrFindResult:
-    """Run the study's learning-rate finder on one dataset, as ``hpstudy run`` would, and return it.
-
-    Nothing is stored. The baseline's divisor, wd, beta2 and dropout are used, as for the stored
-    per-(dataset, fraction) value.
-
-    Args:
-        dataset: A registered dataset name.
-        spec: A packaged spec name, a path to a spec file, or a ``StudySpec``.
-        fraction: The training fraction (default: the spec's largest).
-        loss: ``valid`` or ``train`` (default: the spec's ``lr_find.loss``).
-        repeats: Sweeps with different seeds (default: the spec's ``lr_find.repeats``).
-        data_root: Folder that holds the dataset (default ``$HPSTUDY_DATA``).
-        device: ``auto``, ``cpu`` or ``cuda``.
-
-    Raises:
-        HpstudyError: For an unknown dataset or spec, missing data, a bad fraction, loss or repeats.
-    """
-    from hpstudy.study._data import StudyData
-    from hpstudy.study._spec import StudySpec, load_spec
-    from hpstudy.training._learner import resolve_arch, resolve_device
-    from hpstudy.training._lr_sweep import LOSS_KINDS
-
-    spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
-    if fraction is None:
-        fraction = max(spec_obj.fractions)
-    if not 0 < fraction <= 1:
-        raise HpstudyError(f"--fraction {fraction:g} must be in (0, 1]")
-    if loss is not None and loss not in LOSS_KINDS:
-        raise HpstudyError(f"--loss {loss!r} must be one of {', '.join(LOSS_KINDS)}")
-    if repeats is not None and repeats < 1:
-        raise HpstudyError(f"--repeats {repeats} must be at least 1")
-    settings = replace(
-        spec_obj.lr_find,
-        loss=loss if loss is not None else spec_obj.lr_find.loss,
-        repeats=repeats if repeats is not None else spec_obj.lr_find.repeats,
-    )
-    resolve_arch(spec_obj.arch)
-    device = resolve_device(device)
-    data = StudyData.open(dataset, data_root, spec_obj)
-    train = data.train(fraction)
-    if len(train) == 0 or len(data.valid()) == 0:
-        raise HpstudyError(
-            f"dataset {dataset!r} has {len(train)} training images at fraction {fraction:g} and "
-            f"{len(data.valid())} validation images; the finder needs both"
-        )
-    b = spec_obj.baseline
-    baseline = Hyperparams(lr=1e-3, divisor=b["divisor"], wd=b["wd"], beta2=b["beta2"], ps=b["ps"])
-    return find_lr(train, data.valid(), baseline, data.settings(spec_obj, device), settings)
