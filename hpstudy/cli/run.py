@@ -62,7 +62,7 @@ def summary_table(result) -> object:  # noqa: ANN001 - RunResult
 @cache_dir_option
 @compile_option
 def command(dataset: str, spec: str, workers: int, storage: str | None, data_root: str | None,
-            device: str, gpus: str | None, max_attempts: int, compile_mode: str) -> None:
+            device: str, gpus: str | None, max_attempts: int, compile_mode: str | None) -> None:
     """Run (or resume) the baseline-plus-one-factor study of SPEC on DATASET."""
     from hpstudy.study import parse_gpus, run_study
 
@@ -97,7 +97,7 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
         result = run_study(
             dataset, spec, workers=workers, storage=storage, data_root=data_root, device=device,
             gpus=gpu_ids, max_attempts=max_attempts, on_progress=on_progress,
-            compile_mode=None if compile_mode == "off" else compile_mode,
+            compile_mode=compile_mode,
         )
     console.print(summary_table(result))
     if result.trained_now:

@@ -30,7 +30,7 @@ from hpstudy.cli._options import (
 @cache_dir_option
 @compile_option
 def command(dataset: str, spec: str, storage: str | None, data_root: str | None, device: str,
-            gpu: str | None, max_attempts: int, compile_mode: str) -> None:
+            gpu: str | None, max_attempts: int, compile_mode: str | None) -> None:
     """Join the existing study of SPEC on DATASET and train grid points until none is left.
 
     The study must have been created with `hpstudy run` (on any host, same storage); the local
@@ -43,6 +43,6 @@ def command(dataset: str, spec: str, storage: str | None, data_root: str | None,
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before torch touches CUDA
     result = join_study(dataset, spec, storage=storage, data_root=data_root, device=device,
                         gpu=gpu, max_attempts=max_attempts, handle_signals=True,
-                        compile_mode=None if compile_mode == "off" else compile_mode)
+                        compile_mode=compile_mode)
     console.print(f"{result.study}: this worker completed {result.trained} trial(s); "
                   f"{result.status.complete}/{result.status.grid_size} grid points complete")
