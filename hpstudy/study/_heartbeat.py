@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from hpstudy.study._storage import rdb_of
+
 if TYPE_CHECKING:
     import optuna
 
@@ -58,13 +60,9 @@ def heartbeat_of(study: optuna.Study) -> HeartbeatSettings:
     return HeartbeatSettings(**stored) if stored else HeartbeatSettings()
 
 
-def _backend(storage: Any) -> Any:
-    return getattr(storage, "_backend", storage)  # optuna wraps RDBStorage in a cache
-
-
 def stale_trial_ids(study: optuna.Study, settings: HeartbeatSettings) -> list[int]:
     """IDs of the study's ``RUNNING`` trials whose last heartbeat is older than ``grace_s``."""
-    rdb = _backend(study._storage)
+    rdb = rdb_of(study)
     # Optuna reads the interval and grace period from the storage object; set ours for this call.
     rdb.heartbeat_interval = settings.interval_s
     rdb.grace_period = settings.grace_s

@@ -22,7 +22,13 @@ from hpstudy.study._lr import find_lr_on
 from hpstudy.study._note import save_design_note
 from hpstudy.study._report import StudyStatus, SummaryRow, status_of, summarize
 from hpstudy.study._spec import StudySpec, load_spec
-from hpstudy.study._storage import open_storage, redact, resolve_storage_url, storage_lock
+from hpstudy.study._storage import (
+    open_storage,
+    redact,
+    resolve_storage_url,
+    storage_lock,
+    storage_url_of,
+)
 from hpstudy.study._study import (
     ATTR_ATTEMPT,
     ATTR_POINT,
@@ -120,7 +126,7 @@ def ensure_lr_find(
     """
     study = ref.study
     out: dict[str, float] = {}
-    with storage_lock(_storage_url(ref), f"lr-find:{study.study_name}"):
+    with storage_lock(storage_url_of(study), f"lr-find:{study.study_name}"):
         stored = study.user_attrs
         for fraction in sorted(ref.spec.fractions):
             key = lr_find_key(fraction)
@@ -129,11 +135,6 @@ def ensure_lr_find(
             out[key] = float(study.user_attrs[key]["lr"])
         save_design_note(ref)
     return out
-
-
-def _storage_url(ref: StudyRef) -> str:
-    storage = ref.study._storage
-    return getattr(storage, "_backend", storage).url
 
 
 def _activity(ref: StudyRef) -> list[WorkerActivity]:

@@ -9,6 +9,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from hpstudy.errors import StorageError
 
@@ -17,8 +18,10 @@ __all__ = [
     "STORAGE_ENV",
     "open_storage",
     "redact",
+    "rdb_of",
     "resolve_storage_url",
     "storage_lock",
+    "storage_url_of",
 ]
 
 DEFAULT_STORAGE = "sqlite:///hpstudy.db"
@@ -41,6 +44,17 @@ def redact(url: str) -> str:
     except ArgumentError:
         return "<unparseable storage URL>"
     return parsed.render_as_string(hide_password=True)
+
+
+def rdb_of(study: Any) -> Any:
+    """The ``RDBStorage`` behind an open study (Optuna wraps it in a caching layer)."""
+    storage = study._storage
+    return getattr(storage, "_backend", storage)
+
+
+def storage_url_of(study: Any) -> str:
+    """The storage URL of an open study (with its password; never print it unredacted)."""
+    return rdb_of(study).url
 
 
 def _scrub(text: str, url: str) -> str:

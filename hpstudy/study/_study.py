@@ -23,7 +23,7 @@ from hpstudy.errors import StudyMismatchError, UnknownStudyError
 from hpstudy.study._grid import GridPoint, grid, point_key, search_space
 from hpstudy.study._heartbeat import ATTR_HEARTBEAT, HeartbeatSettings, stale_trial_ids
 from hpstudy.study._spec import StudySpec
-from hpstudy.study._storage import storage_lock
+from hpstudy.study._storage import storage_lock, storage_url_of
 
 if TYPE_CHECKING:
     import optuna
@@ -211,7 +211,7 @@ def ensure_queued(
 
     study = ref.study
     added = 0
-    with storage_lock(_url(study), f"queue:{study.study_name}"):
+    with storage_lock(storage_url_of(study), f"queue:{study.study_name}"):
         by_point = _trials_by_point(study)
         for p in ref.points:
             if keys is not None and p.key not in keys:
@@ -232,12 +232,6 @@ def ensure_queued(
             _enqueue(study, p, attempt=failed + 1, limit=limit)
             added += 1
     return added
-
-
-def _url(study: optuna.Study) -> str:
-    storage = study._storage
-    inner = getattr(storage, "_backend", storage)  # optuna wraps RDBStorage in a cache
-    return inner.url
 
 
 def _enqueue(study: optuna.Study, point: GridPoint, *, attempt: int, limit: int) -> None:
