@@ -15,7 +15,6 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,7 +173,7 @@ def _build(
     threads: int | None,
     on_progress: ProgressFn | None,
 ) -> CacheEntry:
-    from hpstudy.training._data import DECODE_ERRORS, decode_image, guess_channels, warn_damaged
+    from hpstudy.training._data import decode_rows, guess_channels, warn_damaged
 
     # Leftovers of a killed build of this entry (we hold the lock, so nobody is writing them).
     for tmp in path.parent.glob(path.name + ".tmp-*"):
@@ -186,23 +185,8 @@ def _build(
     channels = guess_channels(dataset, root, samples)
     images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                        shape=(n, channels, size, size))
-    ok = np.zeros(n, dtype=bool)
-    damaged: list[str] = []
-    done = 0
-
-    def decode(i: int) -> None:
-        try:
-            images[i] = decode_image(dataset, root, samples[i].item, size, channels)
-            ok[i] = True
-        except DECODE_ERRORS as exc:
-            damaged.append(f"{samples[i].item} ({type(exc).__name__}: {exc})")
-
-    workers = threads or min(16, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(decode, range(n), chunksize=64):
-            done += 1
-            if on_progress is not None and (done % 256 == 0 or done == n):
-                on_progress(done, n)
+    ok, damaged = decode_rows(dataset, root, samples, size, images, threads=threads,
+                              on_progress=on_progress)
     images.flush()
     np.save(tmp / "ok.npy", ok)
     meta = {

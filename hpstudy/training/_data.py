@@ -9,11 +9,12 @@ from the memory map through pinned memory with a prefetching thread.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = [
     "DecodedSplit",
     "TensorBatches",
     "decode_image",
+    "decode_rows",
     "decode_split",
     "fits_in_memory",
     "targets_of",
@@ -160,24 +162,49 @@ def decode_split(
     """
     channels = guess_channels(dataset, root, samples)
     images = np.zeros((len(samples), channels, size, size), dtype=np.uint8)
+    ok, damaged = decode_rows(dataset, root, samples, size, images, threads=threads)
+    rows = None
+    if damaged:
+        warn_damaged(dataset.name, damaged, len(samples))
+        rows = torch.from_numpy(np.flatnonzero(ok).astype(np.int64))
+    return DecodedSplit(torch.from_numpy(images), targets_of(samples, classes, dataset.task),
+                        dataset.task, rows)
+
+
+def decode_rows(
+    dataset: Dataset,
+    root: Path,
+    samples: Sequence[Sample],
+    size: int,
+    out: np.ndarray,
+    *,
+    threads: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Decode every sample into row ``i`` of ``out`` (``N x C x size x size`` ``uint8``, in memory
+    or memory-mapped) with a thread pool.
+
+    Returns:
+        Which rows decoded (a boolean mask) and, for the others, ``"item (error)"`` texts.
+    """
+    n = len(samples)
+    channels = int(out.shape[1])
+    ok = np.zeros(n, dtype=bool)
     damaged: list[str] = []
 
     def load(i: int) -> None:
         try:
-            images[i] = decode_image(dataset, root, samples[i].item, size, channels)
+            out[i] = decode_image(dataset, root, samples[i].item, size, channels)
+            ok[i] = True
         except DECODE_ERRORS as exc:
             damaged.append(f"{samples[i].item} ({type(exc).__name__}: {exc})")
 
-    workers = threads or min(8, os.cpu_count() or 1)
+    workers = threads or min(16, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(load, range(len(samples))))
-    rows = None
-    if damaged:
-        warn_damaged(dataset.name, damaged, len(samples))
-        bad = {d.split(" (", 1)[0] for d in damaged}
-        rows = torch.tensor([i for i, s in enumerate(samples) if s.item not in bad], dtype=torch.int64)
-    return DecodedSplit(torch.from_numpy(images), targets_of(samples, classes, dataset.task),
-                        dataset.task, rows)
+        for done, _ in enumerate(pool.map(load, range(n), chunksize=64), start=1):
+            if on_progress is not None and (done % 256 == 0 or done == n):
+                on_progress(done, n)
+    return ok, damaged
 
 
 def warn_damaged(dataset: str, damaged: Sequence[str], total: int) -> None:
@@ -261,8 +288,7 @@ class TensorBatches:
         x = x.to(self.device, non_blocking=True).float().div_(255.0)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        mean, std = _imagenet_stats(self.device)
         return (x - mean) / std
 
     def _finish(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator | None):
@@ -304,6 +330,15 @@ class TensorBatches:
         if pin:
             x, y = x.pin_memory(), y.pin_memory()
         return x, y
+
+
+@functools.lru_cache(maxsize=8)
+def _imagenet_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std as ``1 x 3 x 1 x 1`` tensors on ``device``, made once per device
+    rather than copied to it for every batch."""
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return mean, std
 
 
 def fits_in_memory(nbytes: int, free: int, share: float) -> bool:
