@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,6 @@ from hpstudy.study._storage import (
     storage_url_of,
 )
 from hpstudy.study._study import (
-    ATTR_ATTEMPT,
-    ATTR_POINT,
     DEFAULT_MAX_ATTEMPTS,
     StudyRef,
     create_study,
@@ -137,17 +136,16 @@ def ensure_lr_find(
     return out
 
 
-def _activity(ref: StudyRef) -> list[WorkerActivity]:
-    from optuna.trial import TrialState
-
-    out = []
-    for t in ref.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        since = t.datetime_start.timestamp() if t.datetime_start else time.time()
-        a = t.user_attrs
-        out.append(
-            WorkerActivity(a.get("worker", "?"), a.get(ATTR_POINT, "?"), since,
-                           a.get("host", ""), a.get("device", ""), int(a.get(ATTR_ATTEMPT, 1)))
+def _activity(status: StudyStatus) -> list[WorkerActivity]:
+    """What each worker trains, from the running trials the status already read."""
+    out = [
+        WorkerActivity(
+            r.worker or "?", r.point,
+            datetime.fromisoformat(r.since).timestamp() if r.since else time.time(),
+            r.host, r.device, r.attempt,
         )
+        for r in status.running_trials
+    ]
     return sorted(out, key=lambda a: a.worker)
 
 
@@ -236,7 +234,7 @@ def run_study(
             if trained_base is not None and status.complete > trained_base:
                 rate = (status.complete - trained_base) / elapsed
                 eta = (status.grid_size - status.complete) / rate
-            on_progress(RunProgress(ref.study.study_name, status, _activity(ref), elapsed, eta,
+            on_progress(RunProgress(ref.study.study_name, status, _activity(status), elapsed, eta,
                                     phase))
         return status
 
