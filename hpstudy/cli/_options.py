@@ -50,5 +50,5 @@ cache_dir_option = click.option(
 compile_option = click.option(
     "--compile", "compile_mode", type=click.Choice(["off", "default", "reduce-overhead"]),
     default="off", show_default=True, callback=lambda _ctx, _param, v: None if v == "off" else v,
-    help="torch.compile the model on CUDA; reduce-overhead (CUDA graphs) helps small batches.",
+    help="torch.compile the model; on CUDA, reduce-overhead (CUDA graphs) helps small batches.",
 )

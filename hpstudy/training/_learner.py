@@ -42,7 +42,7 @@ class TrainSettings:
     """What every trial of a study shares.
 
     ``augment`` are the dataset plugin's augmentation hints; ``extra_metrics`` are recorded beside
-    the primary ``metric``; ``compile_mode`` (CUDA only) is passed to ``torch.compile``, e.g.
+    the primary ``metric``; ``compile_mode`` is passed to ``torch.compile``, e.g.
     ``"reduce-overhead"`` for CUDA graphs at small batch sizes.
     """
 
@@ -107,18 +107,25 @@ def _metric(name: str, task: Task):  # noqa: ANN202 - a fastai metric object
 
 
 def _accelerate(learn: Learner, settings: TrainSettings) -> None:
-    """On a GPU: channels-last weights, bf16 autocast (fp16 with loss scaling where bf16 is not
-    supported) and, when asked for, ``torch.compile`` of the model in place (the module tree stays
-    as fastai's freezing and layer groups expect it)."""
-    if not settings.device.startswith("cuda"):
-        return
-    learn.model.to(memory_format=torch.channels_last)
-    if torch.cuda.is_bf16_supported():
-        learn.to_bf16()
-    else:
-        learn.to_fp16()
+    """On a GPU: channels-last weights and bf16 autocast (fp16 with loss scaling where bf16 is not
+    supported). On any device, when asked for: ``torch.compile`` of the model in place, so the
+    module tree and state-dict keys stay as fastai's freezing, layer groups and ``lr_find``
+    expect them; :class:`CompiledModelGuard` keeps CUDA-graph outputs from being overwritten.
+    """
+    if settings.device.startswith("cuda"):
+        learn.model.to(memory_format=torch.channels_last)
+        if torch.cuda.is_bf16_supported():
+            learn.to_bf16()
+        else:
+            learn.to_fp16()
     if settings.compile_mode:
-        learn.model.compile(mode=None if settings.compile_mode == "default" else settings.compile_mode)
+        from hpstudy.training._compiled import CompiledModelGuard
+
+        # Static shapes: a study sees four batch shapes at most (full and last, train and
+        # valid), and CUDA graphs record one graph per shape anyway.
+        learn.model.compile(mode=None if settings.compile_mode == "default" else settings.compile_mode,
+                            dynamic=False)
+        learn.add_cb(CompiledModelGuard())
 
 
 def build_learner(

@@ -112,7 +112,7 @@ def train_trial(
                 cbs=[reporter, *callbacks],
             )
     wall = time.perf_counter() - start
-    seen = len(learn.dls.train) * settings.batch_size * len(records)
+    seen = len(train) * len(records)  # every training image once per epoch
     return TrainResult(
         metric=records[-1].metric,
         epochs=records,

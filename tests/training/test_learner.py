@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
 from hpstudy.datasets import get_dataset
-from hpstudy.training import Hyperparams, TrainSettings, build_learner, decode_split, train_trial
-
-
-@pytest.fixture(scope="module")
-def tiny_digits():
-    ds = get_dataset("digits")
-    splits = ds.load(Path("."))
-    train = decode_split(ds, Path("."), splits.train[:96], splits.classes, 32)
-    valid = decode_split(ds, Path("."), splits.valid[:32], splits.classes, 32)
-    return train, valid
+from hpstudy.training import Hyperparams, TrainSettings, build_learner, train_trial
 
 
 def _settings(**kw) -> TrainSettings:

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from hpstudy.datasets import Task, get_dataset
+from hpstudy.datasets import Task
 from hpstudy.study import LrFindSettings
 from hpstudy.training import (
     DecodedSplit,
@@ -23,7 +23,6 @@ from hpstudy.training import (
     TensorBatches,
     TrainSettings,
     build_learner,
-    decode_split,
     find_lr,
 )
 from hpstudy.training._lr_find import analyse_sweep, held_out_split
@@ -180,12 +179,8 @@ def test_divergence_stops_an_exploding_sweep() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_digits() -> tuple[DecodedSplit, DecodedSplit]:
-    ds = get_dataset("digits")
-    splits = ds.load(Path("."))
-    train = decode_split(ds, Path("."), splits.train[:128], splits.classes, 32)
-    valid = decode_split(ds, Path("."), splits.valid[:96], splits.classes, 32)
-    return train, valid
+def tiny_digits(decoded_digits):  # noqa: ANN001, ANN201 - more validation images for the finder
+    return decoded_digits(128, 96)
 
 
 def _settings() -> TrainSettings:
