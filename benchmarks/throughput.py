@@ -35,17 +35,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from _synthetic import N_CLASSES, make_class_folders
 
 from hpstudy.cache import ImageCache, cached_split
 from hpstudy.datasets import Dataset, Sample, Splits, Task
 
-N_CLASSES = 37
-
 
 class SyntheticFolder(Dataset):
-    """``<root>/<class>/<n>.jpg`` written by :func:`make_jpegs`; the last 10% of each class validate."""
+    """``<root>/<class>/<n>.jpg`` written by ``make_class_folders``; the last 10% of each class validate."""
 
     name = "bench-jpegs"
     task = Task.SINGLE_LABEL
@@ -63,22 +61,6 @@ class SyntheticFolder(Dataset):
             valid += [Sample(f"{c}/{f.name}", (c,)) for f in files[:cut]]
             train += [Sample(f"{c}/{f.name}", (c,)) for f in files[cut:]]
         return Splits(tuple(classes), tuple(train), tuple(valid))
-
-
-def make_jpegs(root: Path, n: int, seed: int = 0) -> None:
-    """``n`` photo-like JPEGs (smooth colour fields plus noise), 450x375 to 500x333."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        c = root / f"class{i % N_CLASSES:02d}"
-        c.mkdir(parents=True, exist_ok=True)
-        w, h = (450, 375) if i % 2 else (500, 333)
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        base = rng.uniform(0, 255, 3)
-        img = np.stack([(base[k] + 60 * np.sin(xx / (20 + 7 * k) + yy / (30 + 5 * k))) for k in range(3)], -1)
-        img += rng.normal(0, 12, img.shape)
-        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(c / f"{i}.jpg", quality=90)
 
 
 def _rate(n_images: int, seconds: float) -> float:
@@ -221,11 +203,13 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
+    if not args.pipeline_only and not torch.cuda.is_available():
+        raise SystemExit("no GPU: run with --pipeline-only on a CPU-only machine")
     n = args.images or (2000 if args.pipeline_only else 8000)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hpstudy-bench-"))
     data, cache_dir = work / "jpegs", work / "cache"
     if not data.is_dir():
-        make_jpegs(data, n)
+        make_class_folders(data, n)
     try:
         if args.pipeline_only:
             cache = cache_loader_rate(data, args.size, args.batch, args.epochs, cache_dir)
@@ -236,8 +220,6 @@ def main() -> None:
                    "cache_build_s": round(cache["cache_build_s"], 2), "images": n,
                    "size": args.size, "batch": args.batch, "cpus": os.cpu_count()}
         else:
-            if not torch.cuda.is_available():
-                raise SystemExit("no GPU: run with --pipeline-only on a CPU-only machine")
             a = ceiling_rate(args.arch, args.size, args.batch, steps=60)
             b = hpstudy_rate(data, args.arch, args.size, args.batch, args.epochs, cache_dir)
             c = fastai_default_rate(data, args.arch, args.size, args.batch, args.epochs)
