@@ -52,3 +52,19 @@ compile_option = click.option(
     default="off", show_default=True, callback=lambda _ctx, _param, v: None if v == "off" else v,
     help="torch.compile the model; on CUDA, reduce-overhead (CUDA graphs) helps small batches.",
 )
+
+
+def _set_gpu_share_env(_ctx: click.Context, _param: click.Parameter, value: float | None) -> None:
+    if value is not None:  # worker processes and the lr finder read it from the environment
+        from hpstudy.training import GPU_SHARE_ENV
+
+        os.environ[GPU_SHARE_ENV] = repr(value)
+
+
+gpu_share_option = click.option(
+    "--gpu-memory-share", type=click.FloatRange(0.0, 1.0), default=None, metavar="SHARE",
+    callback=_set_gpu_share_env, expose_value=False,
+    help="Keep a split's pixels in GPU memory when they take at most this share of the free "
+    "memory, else stream them from host memory (0: always stream). "
+    "Default: $HPSTUDY_GPU_MEMORY_SHARE or 0.5.",
+)

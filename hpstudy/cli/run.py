@@ -15,6 +15,7 @@ from hpstudy.cli._options import (
     compile_option,
     data_root_option,
     device_option,
+    gpu_share_option,
     max_attempts_option,
     storage_option,
     study_option,
@@ -61,6 +62,7 @@ def summary_table(result) -> object:  # noqa: ANN001 - RunResult
 @max_attempts_option("Attempts per grid point before it is left failed.")
 @cache_dir_option
 @compile_option
+@gpu_share_option
 def command(dataset: str, spec: str, workers: int, storage: str | None, data_root: str | None,
             device: str, gpus: str | None, max_attempts: int, compile_mode: str | None) -> None:
     """Run (or resume) the baseline-plus-one-factor study of SPEC on DATASET."""

@@ -12,6 +12,7 @@ from hpstudy.cli._options import (
     compile_option,
     data_root_option,
     device_option,
+    gpu_share_option,
     max_attempts_option,
     storage_option,
     study_option,
@@ -29,6 +30,7 @@ from hpstudy.cli._options import (
 @max_attempts_option("Attempts per grid point this worker allows before leaving it failed.")
 @cache_dir_option
 @compile_option
+@gpu_share_option
 def command(dataset: str, spec: str, storage: str | None, data_root: str | None, device: str,
             gpu: str | None, max_attempts: int, compile_mode: str | None) -> None:
     """Join the existing study of SPEC on DATASET and train grid points until none is left.

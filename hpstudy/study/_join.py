@@ -64,11 +64,12 @@ def join_study(
         StudyMismatchError: If the stored spec hash differs from the local spec's.
         HpstudyError: For any other user error, before a trial is claimed.
     """
-    from hpstudy.training import resolve_device
+    from hpstudy.training import gpu_memory_share, resolve_device
 
     plugin = get_dataset(dataset)
     spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
     device = resolve_device(device)
+    gpu_memory_share()  # a bad $HPSTUDY_GPU_MEMORY_SHARE fails here, not in every worker
     url = resolve_storage_url(storage)
     name = study_name(spec_obj.name, dataset)
     ref = load_study(open_storage(url, create=False), name, spec=spec_obj)

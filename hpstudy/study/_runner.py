@@ -197,7 +197,7 @@ def run_study(
         HpstudyError: For any user error, before the storage is touched.
         KeyboardInterrupt: On Ctrl-C, once the workers have stopped and released their trials.
     """
-    from hpstudy.training import resolve_arch, resolve_device
+    from hpstudy.training import gpu_memory_share, resolve_arch, resolve_device
 
     if workers < 0:
         raise ValueError("workers must be >= 0")
@@ -207,6 +207,7 @@ def run_study(
     spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
     resolve_arch(spec_obj.arch)
     device = resolve_device(device)
+    gpu_memory_share()  # a bad $HPSTUDY_GPU_MEMORY_SHARE fails here, not in every worker
     slots: list[str | None] = [None] * workers
     if device.startswith("cuda") and workers:
         slots = list(assign_gpus(workers, gpus, visible_gpus()))

@@ -3,7 +3,13 @@
 Everything else talks to it in plain data: decoded splits in, :class:`TrainResult` out.
 """
 
-from hpstudy.training._data import DecodedSplit, TensorBatches, decode_split
+from hpstudy.training._data import (
+    GPU_SHARE_ENV,
+    DecodedSplit,
+    TensorBatches,
+    decode_split,
+    gpu_memory_share,
+)
 from hpstudy.training._features import FeatureExtractor, backbone_features, backbone_weights
 from hpstudy.training._learner import (
     Hyperparams,
@@ -17,6 +23,7 @@ from hpstudy.training._lr_plot import plot_lr_find
 from hpstudy.training._train import EpochRecord, TrainingDiverged, TrainResult, train_trial
 
 __all__ = [
+    "GPU_SHARE_ENV",
     "DecodedSplit",
     "EpochRecord",
     "FeatureExtractor",
@@ -31,6 +38,7 @@ __all__ = [
     "build_learner",
     "decode_split",
     "find_lr",
+    "gpu_memory_share",
     "plot_lr_find",
     "resolve_arch",
     "resolve_device",

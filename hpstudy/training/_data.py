@@ -23,9 +23,11 @@ import numpy as np
 import torch
 
 from hpstudy.datasets import Dataset, Sample, Task
+from hpstudy.errors import HpstudyError
 from hpstudy.training._augment import Augment, augment_batch
 
 __all__ = [
+    "GPU_SHARE_ENV",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "DecodedSplit",
@@ -34,8 +36,13 @@ __all__ = [
     "decode_rows",
     "decode_split",
     "fits_in_memory",
+    "gpu_memory_share",
     "targets_of",
 ]
+
+#: Environment variable with the share of free GPU memory a split's pixels may take (0 to 1).
+GPU_SHARE_ENV = "HPSTUDY_GPU_MEMORY_SHARE"
+DEFAULT_GPU_SHARE = 0.5
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -223,11 +230,11 @@ class TensorBatches:
 
     Every image is used exactly once per epoch. Training batches are shuffled (seeded per epoch);
     a final training batch of a single image (which BatchNorm cannot normalize) joins the batch
-    before it. Validation batches keep order. On a GPU the split's ``uint8`` pixels are
-    copied into GPU memory once when they take at most ``gpu_share`` of the free memory; otherwise
-    each batch is gathered on the CPU, pinned, and copied asynchronously while a background thread
-    prepares the next ones. Plays the part of a fastai ``DataLoader`` in
-    :class:`fastai.data.core.DataLoaders`.
+    before it. Validation batches keep order. On a GPU the split's ``uint8`` pixels are copied
+    into GPU memory once when they take at most ``gpu_share`` of the free memory (default
+    :func:`gpu_memory_share`; ``0`` always streams); otherwise each batch is gathered on the CPU,
+    pinned, and copied asynchronously while a background thread prepares the next ones. Plays the
+    part of a fastai ``DataLoader`` in :class:`fastai.data.core.DataLoaders`.
     """
 
     prefetch = 3
@@ -241,7 +248,7 @@ class TensorBatches:
         device: torch.device | str = "cpu",
         seed: int = 0,
         augment: Augment | None = None,
-        gpu_share: float = 0.5,
+        gpu_share: float | None = None,
     ) -> None:
         self.split = split
         self.bs = batch_size
@@ -249,7 +256,7 @@ class TensorBatches:
         self.device = torch.device(device)
         self.seed = seed
         self.augment = augment if augment is not None else (Augment() if train else None)
-        self.gpu_share = gpu_share
+        self.gpu_share = gpu_memory_share() if gpu_share is None else gpu_share
         self._epoch = 0
         self._resident: tuple[torch.Tensor, torch.Tensor] | None = None
         self.n = len(split)
@@ -339,6 +346,28 @@ def _imagenet_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     return mean, std
+
+
+def gpu_memory_share() -> float:
+    """The share of free GPU memory a split's pixels may take: ``$HPSTUDY_GPU_MEMORY_SHARE``
+    (set by ``--gpu-memory-share``), else 0.5.
+
+    Raises:
+        HpstudyError: If the variable is not a number from 0 to 1.
+    """
+    raw = os.environ.get(GPU_SHARE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_GPU_SHARE
+    try:
+        share = float(raw)
+    except ValueError:
+        share = float("nan")
+    if not 0.0 <= share <= 1.0:
+        raise HpstudyError(
+            f"{GPU_SHARE_ENV}={raw!r} is not a share of GPU memory; set it to a number from 0 "
+            f"(always stream batches from host memory) to 1, or unset it for {DEFAULT_GPU_SHARE}"
+        )
+    return share
 
 
 def fits_in_memory(nbytes: int, free: int, share: float) -> bool:

@@ -67,3 +67,28 @@ def test_datasets_lists_digits_as_embedded(workdir: Path, capsys) -> None:
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["digits"]["data"] == "embedded"
     assert rows["digits"]["classes"] == 10 and rows["digits"]["distribution"] == "hpstudy"
+
+
+def test_a_bad_gpu_memory_share_fails_before_the_storage(workdir: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("HPSTUDY_GPU_MEMORY_SHARE", "most")
+    code, err = _run(capsys, "run", "--dataset", "digits")
+    assert code == 2
+    assert err.strip() == (
+        "error: HPSTUDY_GPU_MEMORY_SHARE='most' is not a share of GPU memory; set it to a number "
+        "from 0 (always stream batches from host memory) to 1, or unset it for 0.5"
+    )
+    assert not list(workdir.glob("*.db"))
+    code, err = _run(capsys, "run", "--dataset", "digits", "--gpu-memory-share", "1.5")
+    assert code == 2 and "1.5 is not in the range 0.0<=x<=1.0" in err
+    assert not list(workdir.glob("*.db"))
+
+
+def test_gpu_memory_share_option_reaches_the_workers_environment(workdir: Path, capsys,
+                                                                 monkeypatch) -> None:
+    monkeypatch.setenv("HPSTUDY_GPU_MEMORY_SHARE", "0.5")  # restored after the test
+    code, err = _run(capsys, "worker", "--dataset", "digits", "--gpu-memory-share", "0.25",
+                     "--storage", f"sqlite:///{workdir / 'none.db'}")
+    assert code == 2 and "no storage at" in err, err
+    from hpstudy.training import gpu_memory_share
+
+    assert gpu_memory_share() == 0.25

@@ -70,3 +70,20 @@ def test_rgb_batches_keep_their_channels() -> None:
 def test_gpu_residency_is_bounded_by_the_share_of_free_memory() -> None:
     assert fits_in_memory(40, free=100, share=0.5)
     assert not fits_in_memory(60, free=100, share=0.5)
+
+
+def test_gpu_memory_share_comes_from_the_environment(monkeypatch) -> None:
+    from hpstudy.errors import HpstudyError
+    from hpstudy.training import GPU_SHARE_ENV, gpu_memory_share
+
+    monkeypatch.delenv(GPU_SHARE_ENV, raising=False)
+    assert gpu_memory_share() == 0.5
+    split = _indexed_split(4)
+    assert TensorBatches(split, 2, train=False).gpu_share == 0.5
+    monkeypatch.setenv(GPU_SHARE_ENV, "0")
+    assert TensorBatches(split, 2, train=False).gpu_share == 0.0
+    assert TensorBatches(split, 2, train=False, gpu_share=0.8).gpu_share == 0.8
+    for bad in ("1.5", "-0.1", "nan", "half"):
+        monkeypatch.setenv(GPU_SHARE_ENV, bad)
+        with pytest.raises(HpstudyError, match=f"{GPU_SHARE_ENV}='{bad}'.*number from 0"):
+            gpu_memory_share()
