@@ -10,7 +10,8 @@
 # machine, first put the wheels of benchmarks/offline_wheels.sh in .whl/: they are installed into
 # /tmp/site together with hpstudy and its plugins.
 #
-#   benchmarks/gpu_check.sh [--quick]   (--quick: small sizes, to try the script itself)
+#   benchmarks/gpu_check.sh [--quick]   (--quick: small sizes, on the CPU where no GPU is visible,
+#                                        to try the script itself)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check}
@@ -28,8 +29,10 @@ if [ -d .whl ]; then
     export PATH=/tmp/site/bin:$PATH
 fi
 
-if [ "${1:-}" = "--quick" ]; then
-    big=(--images 400 --size 64 --epochs 1) small=(--images 120 --size 64 --arch resnet18)
+if [ "${1:-}" = "--quick" ]; then  # runs on a CPU-only machine too
+    dev=$("$py" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+    big=(--images 200 --size 32 --batch 32 --arch resnet18 --epochs 1 --device "$dev")
+    small=(--images 120 --size 32 --arch resnet18 --device "$dev")
 else
     big=() small=()
 fi

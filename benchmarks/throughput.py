@@ -22,7 +22,8 @@ target >= 5x. ``cache_loader_cpu_augment`` also reports the cache loader with au
 normalization done on the CPU (what a CPU-only study runs).
 
     python benchmarks/throughput.py [--images 8000] [--size 224] [--batch 256] [--arch resnet34]
-                                    [--epochs 2] [--compile] [--pipeline-only] [--json]
+                                    [--epochs 2] [--compile] [--pipeline-only] [--device cuda|cpu]
+                                    [--json]
 """
 
 from __future__ import annotations
@@ -121,34 +122,40 @@ def decode_loader_rate(root: Path, size: int, batch: int, epochs: int) -> float:
     return _rate(seen, time.perf_counter() - t0)
 
 
-def ceiling_rate(arch: str, size: int, batch: int, steps: int) -> float:
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def ceiling_rate(arch: str, size: int, batch: int, steps: int, device: str = "cuda") -> float:
     import torchvision
 
-    model = getattr(torchvision.models, arch)(num_classes=N_CLASSES).cuda()
+    cuda = device == "cuda"
+    model = getattr(torchvision.models, arch)(num_classes=N_CLASSES).to(device)
     model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
-    x = torch.randn(batch, 3, size, size, device="cuda").contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, N_CLASSES, (batch,), device="cuda")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=cuda)
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, N_CLASSES, (batch,), device=device)
 
     def step() -> None:
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=cuda):
             loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    for _ in range(10):
+    for _ in range(min(10, steps)):
         step()
-    torch.cuda.synchronize()
+    _sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
-    torch.cuda.synchronize()
+    _sync(device)
     return _rate(steps * batch, time.perf_counter() - t0)
 
 
 def hpstudy_rate(root: Path, arch: str, size: int, batch: int, epochs: int, cache_dir: Path,
-                 compile_mode: str | None = None) -> float:
+                 compile_mode: str | None = None, device: str = "cuda") -> float:
     from hpstudy.training import Hyperparams, TrainSettings, build_learner
 
     plugin = SyntheticFolder()
@@ -158,36 +165,38 @@ def hpstudy_rate(root: Path, arch: str, size: int, batch: int, epochs: int, cach
     valid = cached_split(plugin, root, "valid", splits.valid, splits.classes, size, cache=cache)
     settings = TrainSettings(arch=arch, pretrained=False, batch_size=batch, frozen_epochs=0,
                              unfrozen_epochs=epochs, n_classes=len(splits.classes),
-                             task=plugin.task, metric="accuracy", device="cuda",
+                             task=plugin.task, metric="accuracy", device=device,
                              compile_mode=compile_mode)
     learn = build_learner(train, valid, Hyperparams(1e-3, 10, 0.01, 0.99, 0.5), settings)
     learn.unfreeze()
     with learn.no_bar(), learn.no_logging():
         learn.fit(1)  # warm-up: residency, cuDNN autotune, compilation
-        torch.cuda.synchronize()
+        _sync(device)
         t0 = time.perf_counter()
         learn.fit(epochs)
-        torch.cuda.synchronize()
-    return _rate(epochs * len(learn.dls.train) * batch, time.perf_counter() - t0)
+        _sync(device)
+    return _rate(epochs * len(train), time.perf_counter() - t0)  # every image once per epoch
 
 
-def fastai_default_rate(root: Path, arch: str, size: int, batch: int, epochs: int) -> float:
+def fastai_default_rate(root: Path, arch: str, size: int, batch: int, epochs: int,
+                        device: str = "cuda") -> float:
     import torchvision
     from fastai.vision.all import ImageDataLoaders, Resize, accuracy, aug_transforms, vision_learner
 
     dls = ImageDataLoaders.from_folder(root, valid_pct=0.1, seed=0, item_tfms=Resize(size),
                                        batch_tfms=aug_transforms(), bs=batch,
-                                       num_workers=os.cpu_count() or 1)
-    learn = vision_learner(dls, getattr(torchvision.models, arch), pretrained=False,
-                           metrics=accuracy).to_bf16()
+                                       num_workers=os.cpu_count() or 1, device=device)
+    learn = vision_learner(dls, getattr(torchvision.models, arch), pretrained=False, metrics=accuracy)
+    if device == "cuda":
+        learn.to_bf16()
     learn.unfreeze()
     with learn.no_bar(), learn.no_logging():
         learn.fit(1)
-        torch.cuda.synchronize()
+        _sync(device)
         t0 = time.perf_counter()
         learn.fit(epochs)
-        torch.cuda.synchronize()
-    return _rate(epochs * len(dls.train) * batch, time.perf_counter() - t0)
+        _sync(device)
+    return _rate(epochs * len(dls.train) * batch, time.perf_counter() - t0)  # full batches only
 
 
 def main() -> None:
@@ -200,10 +209,12 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="also measure torch.compile reduce-overhead")
     ap.add_argument("--pipeline-only", action="store_true", help="data pipelines alone, on the CPU")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the JPEGs and cache here")
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+                    help="cpu only tries the script out (fp32, no targets)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    if not args.pipeline_only and not torch.cuda.is_available():
+    if not args.pipeline_only and args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no GPU: run with --pipeline-only on a CPU-only machine")
     n = args.images or (2000 if args.pipeline_only else 8000)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="hpstudy-bench-"))
@@ -220,15 +231,16 @@ def main() -> None:
                    "cache_build_s": round(cache["cache_build_s"], 2), "images": n,
                    "size": args.size, "batch": args.batch, "cpus": os.cpu_count()}
         else:
-            a = ceiling_rate(args.arch, args.size, args.batch, steps=60)
-            b = hpstudy_rate(data, args.arch, args.size, args.batch, args.epochs, cache_dir)
-            c = fastai_default_rate(data, args.arch, args.size, args.batch, args.epochs)
+            dev = args.device
+            a = ceiling_rate(args.arch, args.size, args.batch, steps=60 if dev == "cuda" else 3, device=dev)
+            b = hpstudy_rate(data, args.arch, args.size, args.batch, args.epochs, cache_dir, device=dev)
+            c = fastai_default_rate(data, args.arch, args.size, args.batch, args.epochs, device=dev)
             out = {"ceiling": round(a, 1), "hpstudy": round(b, 1), "fastai_default": round(c, 1),
                    "ratio_ceiling": round(b / a, 3), "ratio_fastai": round(b / c, 2),
-                   "images": n, "size": args.size, "batch": args.batch, "arch": args.arch}
+                   "images": n, "size": args.size, "batch": args.batch, "arch": args.arch, "device": dev}
             if args.compile:
                 d = hpstudy_rate(data, args.arch, args.size, args.batch, args.epochs, cache_dir,
-                                 compile_mode="reduce-overhead")
+                                 compile_mode="reduce-overhead", device=dev)
                 out.update(hpstudy_compiled=round(d, 1), ratio_compiled=round(d / b, 3))
     finally:
         if args.workdir is None:

@@ -1,0 +1,47 @@
+"""The benchmark scripts run end to end on small inputs and print the keys their readers expect.
+
+The GPU figures are only measured where a GPU is (``benchmarks/gpu_check.sh``); these runs keep
+the scripts working in between, on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+pytestmark = pytest.mark.slow
+
+
+def _run(script: str, *args: str, tmp_path: Path) -> dict:
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / script), *args, "--json"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_pipeline_only_compares_the_two_loaders(tmp_path: Path) -> None:
+    out = _run("throughput.py", "--pipeline-only", "--images", "120", "--size", "64",
+               "--batch", "32", "--epochs", "1", tmp_path=tmp_path)
+    assert out["cache_loader"] > 0 and out["decode_loader"] > 0
+    assert out["ratio"] == pytest.approx(out["cache_loader"] / out["decode_loader"], rel=0.01)
+
+
+def test_model_throughput_runs_every_pipeline_on_the_cpu(tmp_path: Path) -> None:
+    out = _run("throughput.py", "--device", "cpu", "--images", "120", "--size", "32", "--batch", "32",
+               "--arch", "resnet18", "--epochs", "1", tmp_path=tmp_path)
+    for key in ("ceiling", "hpstudy", "fastai_default"):
+        assert out[key] > 0
+    assert out["ratio_ceiling"] == pytest.approx(out["hpstudy"] / out["ceiling"], rel=0.01)
+    assert out["ratio_fastai"] == pytest.approx(out["hpstudy"] / out["fastai_default"], rel=0.01)
+
+
+def test_study_walltime_completes_the_whole_grid(tmp_path: Path) -> None:
+    out = _run("study_walltime.py", "--device", "cpu", "--images", "80", "--size", "32",
+               "--arch", "resnet18", "--workers", "2", tmp_path=tmp_path)
+    assert out["trials"] == out["grid"] == 26
+    assert 0 < out["lr_find_s"] < out["study_s"] and 0 < out["trials_s"] < out["study_s"]
