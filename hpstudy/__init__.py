@@ -6,6 +6,7 @@ The public API, for notebooks and scripts; the ``hpstudy`` command is a thin lay
 from hpstudy.datasets import Dataset, Sample, Splits, Task, get_dataset, register_dataset
 from hpstudy.errors import (
     DataNotFoundError,
+    DownloadError,
     HpstudyError,
     SpecError,
     StorageError,
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DataNotFoundError",
     "Dataset",
+    "DownloadError",
     "GridPoint",
     "HpstudyError",
     "Sample",

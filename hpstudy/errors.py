@@ -16,6 +16,7 @@ __all__ = [
     "StorageError",
     "StudyMismatchError",
     "ReferenceMismatchError",
+    "DownloadError",
 ]
 
 
@@ -49,3 +50,7 @@ class StudyMismatchError(HpstudyError):
 
 class ReferenceMismatchError(HpstudyError):
     """A proximity reference that was computed with another backbone, weights or image size."""
+
+
+class DownloadError(HpstudyError):
+    """A download that failed, did not verify, or an archive that would write outside its folder."""

@@ -1,7 +1,7 @@
 """Dataset plugins: the base class a plugin subclasses, the registry that finds plugins, subsets."""
 
 from hpstudy.datasets._base import Dataset, Sample, Splits, Task
-from hpstudy.datasets._describe import DatasetDescription, describe_dataset, image_size_of
+from hpstudy.datasets._describe import DatasetDescription, describe_dataset
 from hpstudy.datasets._download import (
     DownloadError,
     DownloadReport,
@@ -46,7 +46,6 @@ __all__ = [
     "fraction_indices",
     "fraction_subset",
     "get_dataset",
-    "image_size_of",
     "list_datasets",
     "register_dataset",
     "resolve_root",

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     from PIL import Image
 
+    from hpstudy.datasets._download import Source
+
 __all__ = ["Task", "Sample", "Splits", "Dataset"]
 
 
@@ -75,6 +77,10 @@ class Dataset(ABC):
         augment: Extra training augmentations that suit the images: ``"vflip"`` and ``"rot90"`` for
             aerial and microscopy images that have no "up" (left-right flips and random resized
             crops always apply).
+        downloads: Files ``hpstudy datasets download`` fetches into :meth:`default_root`
+            (:class:`~hpstudy.datasets.Source`: public direct URLs with checksums).
+        manual_steps: What to do by hand where the data needs an account or a click-through
+            licence; printed by ``hpstudy datasets download`` when there is nothing to fetch.
     """
 
     name: ClassVar[str]
@@ -86,6 +92,8 @@ class Dataset(ABC):
     version: ClassVar[str] = "1"
     augment: ClassVar[frozenset[str]] = frozenset()
     known_classes: ClassVar[tuple[str, ...]] = ()
+    downloads: ClassVar[tuple[Source, ...]] = ()
+    manual_steps: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def check(self, root: Path) -> None:
@@ -105,6 +113,15 @@ class Dataset(ABC):
         with Image.open(root / item) as img:
             img.load()
             return img if img.mode in ("RGB", "L") else img.convert("RGB")
+
+    def image_size_of(self, root: Path, item: str) -> tuple[int, int]:
+        """Width and height of one item without decoding its pixels (``hpstudy datasets
+        describe`` reads every item's). The default reads the header of ``root / item``; plugins
+        whose :meth:`image` renders or composes its images override it."""
+        from PIL import Image
+
+        with Image.open(root / item) as img:
+            return img.size
 
     def source_paths(self, root: Path, item: str) -> list[Path]:
         """The files an item is decoded from; the image cache watches their size and mtime.

@@ -14,7 +14,7 @@ import numpy as np
 from hpstudy.datasets._base import Dataset
 from hpstudy.datasets._resolve import resolve_root
 
-__all__ = ["DatasetDescription", "describe_dataset", "image_size_of"]
+__all__ = ["DatasetDescription", "describe_dataset"]
 
 #: ``on_progress(done, total)`` while image headers are read.
 DescribeProgress = Callable[[int, int], None]
@@ -49,22 +49,6 @@ class DatasetDescription:
         return asdict(self)
 
 
-def image_size_of(dataset: Dataset, root: Path, item: str) -> tuple[int, int]:
-    """Width and height of one item without decoding it.
-
-    A plugin whose :meth:`~hpstudy.datasets.Dataset.image` renders or composes its images defines
-    ``image_size_of(root, item)``; otherwise the header of ``root / item`` is read (PIL reads only
-    the header until pixels are asked for).
-    """
-    hook = getattr(dataset, "image_size_of", None)
-    if hook is not None:
-        return tuple(hook(root, item))  # type: ignore[return-value]
-    from PIL import Image
-
-    with Image.open(root / item) as img:
-        return img.size
-
-
 def describe_dataset(
     dataset: Dataset,
     data_root: str | Path | None = None,
@@ -90,7 +74,7 @@ def describe_dataset(
 
     def size(item: str) -> tuple[int, int] | None:
         try:
-            return image_size_of(dataset, root, item)
+            return dataset.image_size_of(root, item)
         except Exception:  # noqa: BLE001 - a damaged header is counted, never fatal
             return None
 

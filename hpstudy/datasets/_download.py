@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpstudy.errors import HpstudyError
+from hpstudy.errors import DownloadError
 
 if TYPE_CHECKING:
     from hpstudy.datasets._base import Dataset
@@ -47,10 +47,6 @@ __all__ = [
 ProgressFn = Callable[[str, int, "int | None"], None]
 
 _CHUNK = 1 << 20
-
-
-class DownloadError(HpstudyError):
-    """A download that failed, did not verify, or an archive that would write outside its folder."""
 
 
 @dataclass(frozen=True)
@@ -260,8 +256,7 @@ def download_dataset(
 
     base = Path(data_root).expanduser() if data_root is not None else default_data_root()
     root = dataset.default_root(base)
-    sources: tuple[Source, ...] = tuple(getattr(dataset, "downloads", ()) or ())
-    steps: tuple[str, ...] = tuple(getattr(dataset, "manual_steps", ()) or ())
+    sources, steps = tuple(dataset.downloads), tuple(dataset.manual_steps)
     report = DownloadReport(root=root, manual_steps=() if sources else steps)
     if not sources:
         if not steps:

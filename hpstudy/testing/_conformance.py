@@ -20,7 +20,6 @@ from hpstudy.datasets import (
     Task,
     describe_dataset,
     fraction_indices,
-    image_size_of,
     resolve_root,
 )
 from hpstudy.datasets._resolve import DATA_ENV
@@ -207,7 +206,7 @@ class DatasetConformance:
             img = ds.image(root, s.item)
             assert img.mode in ("RGB", "L"), (s.item, img.mode)
             assert img.width > 0 and img.height > 0
-            assert image_size_of(ds, root, s.item) == img.size, s.item
+            assert tuple(ds.image_size_of(root, s.item)) == img.size, s.item
 
     def test_describe(self, tmp_path: Path) -> None:
         ds, data_root, _, info = self._setup(tmp_path)

@@ -13,7 +13,6 @@ from typing import ClassVar
 import numpy as np
 
 from hpstudy.datasets import Dataset, Sample, Splits
-from hpstudy.datasets._download import Source
 from hpstudy.errors import DataNotFoundError
 
 __all__ = [
@@ -143,15 +142,11 @@ class StudyDataset(Dataset):
         required: Paths under the root that must exist; an entry that is a tuple is satisfied by any
             of its alternatives.
         how_to_get: The fix the missing-data error suggests.
-        downloads: Files :func:`hpstudy.datasets.download_dataset` fetches (public direct URLs).
-        manual_steps: What to do by hand where a download needs an account or a click-through.
     """
 
     layout: ClassVar[str]
     required: ClassVar[tuple[str | tuple[str, ...], ...]]
     how_to_get: ClassVar[str] = ""
-    downloads: ClassVar[tuple[Source, ...]] = ()
-    manual_steps: ClassVar[tuple[str, ...]] = ()
 
     def _fix(self) -> str:
         return self.how_to_get or (
