@@ -76,16 +76,16 @@ def _worker(url: str, i: int, train_fn) -> mp.process.BaseProcess:  # noqa: ANN0
 
 def test_sigkilled_worker_is_detected_and_its_point_runs_again(storage_url: str) -> None:
     prepare_standin_study(storage_url, heartbeat=HEARTBEAT)
-    procs = [_worker(storage_url, i, standin_train(1.5)) for i in range(3)]
+    # The victim's trials take 5 s, so it is surely still in the one it is seen running.
+    procs = [_worker(storage_url, i, standin_train(5.0 if i == 0 else 0.4)) for i in range(3)]
     victim = procs[0]
     deadline = time.time() + 120
-    running_point = None
-    while time.time() < deadline and running_point is None:
-        for t in _trials(storage_url):
-            if t.state.name == "RUNNING" and t.user_attrs.get("pid") == victim.pid:
-                running_point = t.user_attrs["grid_point"]
-        time.sleep(0.2)
-    assert running_point is not None, "the victim never claimed a trial"
+    while time.time() < deadline and not any(
+        t.state.name == "RUNNING" and t.user_attrs.get("pid") == victim.pid
+        for t in _trials(storage_url)
+    ):
+        time.sleep(0.1)
+    assert time.time() < deadline, "the victim never claimed a trial"
     os.kill(victim.pid, signal.SIGKILL)
     victim.join(timeout=30)
     for p in procs[1:]:
@@ -95,9 +95,11 @@ def test_sigkilled_worker_is_detected_and_its_point_runs_again(storage_url: str)
     _assert_exactly_once(status)
     assert status.attempts_failed == 1
     (failure,) = status.failures
-    assert failure.point == running_point
     assert "heartbeat" in failure.reason
-    rerun = [t for t in _trials(storage_url) if t.user_attrs["grid_point"] == running_point]
+    (killed,) = [t for t in _trials(storage_url) if t.state.name == "FAIL"]
+    assert killed.user_attrs["pid"] == victim.pid
+    assert killed.user_attrs["grid_point"] == failure.point
+    rerun = [t for t in _trials(storage_url) if t.user_attrs["grid_point"] == failure.point]
     assert sorted((t.state.name, t.user_attrs["attempt"]) for t in rerun) == [
         ("COMPLETE", 2), ("FAIL", 1)
     ]
