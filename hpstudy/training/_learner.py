@@ -135,7 +135,8 @@ def build_learner(
 
     * head dropout ``ps`` (fastai applies ``ps/2`` before the first head layer and ``ps`` before
       the last);
-    * Adam with decoupled weight decay ``wd`` and second-moment decay ``sqr_mom = beta2``;
+    * Adam with decoupled weight decay ``wd`` and second-moment decay ``sqr_mom = beta2``
+      (:class:`StudyAdam`: fastai's ``Adam`` in multi-tensor kernels);
     * cross-entropy for single-label data, binary cross-entropy on logits for multi-label data;
     * the dataset's primary metric (then its extra metrics) on the validation split after every
       epoch;
@@ -150,8 +151,9 @@ def build_learner(
     import fastai.callback.schedule  # noqa: F401
     from fastai.data.core import DataLoaders
     from fastai.losses import BCEWithLogitsLossFlat, CrossEntropyLossFlat
-    from fastai.optimizer import Adam
     from fastai.vision.learner import vision_learner
+
+    from hpstudy.training._optim import StudyAdam
 
     arch = resolve_arch(settings.arch)
     dls = DataLoaders(
@@ -172,7 +174,7 @@ def build_learner(
             normalize=False,  # TensorBatches normalizes with ImageNet statistics
             ps=hp.ps,
             loss_func=loss,
-            opt_func=partial(Adam, sqr_mom=hp.beta2, decouple_wd=True),
+            opt_func=partial(StudyAdam, sqr_mom=hp.beta2),
             wd=hp.wd,
             metrics=[_metric(m, settings.task) for m in (settings.metric, *settings.extra_metrics)],
         )

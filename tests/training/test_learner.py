@@ -55,13 +55,6 @@ def test_lr_divisor_wd_beta2_reach_the_optimizer(tiny_digits) -> None:
         assert h[2]["lr"] / h[1]["lr"] == pytest.approx(5.0)
 
 
-def test_decoupled_weight_decay_is_used(tiny_digits) -> None:
-    learn = build_learner(*tiny_digits, Hyperparams(1e-3, 10, 0.1, 0.9, 0.5), _settings())
-    learn.create_opt()
-    assert learn.opt.hypers[0]["sqr_mom"] == 0.9
-    assert any("weight_decay" in getattr(cb, "__name__", "") for cb in learn.opt.cbs)
-
-
 def test_epoch_records_carry_losses_and_the_metric(tiny_digits) -> None:
     hp = Hyperparams(lr=1e-3, divisor=10, wd=0.1, beta2=0.99, ps=0.5)
     seen = []
