@@ -5,8 +5,9 @@
 #   1. throughput.py --json                      ceiling / hpstudy / fastai default at batch 256
 #   2. study_walltime.py --json --size 224       a whole 26-trial smoke-sized study at 224 px
 #   3. throughput.py --json --batch 64 --compile the launch-bound batch 64, eager and CUDA graphs
+#   4. optimizer_step.py --json                  the study's Adam against fastai's, per step
 #
-# About 9 minutes on an H200 at most (180 + 150 + 210 s plus the installs). Writes env.txt, one JSON file per step and log.txt to $OUT (default ./gpu-check). On an offline
+# About 9 minutes on an H200 at most (180 + 150 + 210 + 30 s plus the installs). Writes env.txt, one JSON file per step and log.txt to $OUT (default ./gpu-check). On an offline
 # machine, first put the wheels of benchmarks/offline_wheels.sh in .whl/: they are installed into
 # /tmp/site together with hpstudy and its plugins.
 #
@@ -59,4 +60,5 @@ step throughput-256 180 "$py" benchmarks/throughput.py --json --workdir "$work/b
 step study-224 150 "$py" benchmarks/study_walltime.py --json --workdir "$work/study" "${small[@]}"
 step throughput-64-compiled 210 "$py" benchmarks/throughput.py --json --batch 64 --compile \
     --workdir "$work/bench" "${big[@]}"
+step optimizer-step 30 "$py" benchmarks/optimizer_step.py --json ${1:+--steps 5}
 rm -rf "$work"

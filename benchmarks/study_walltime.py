@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import statistics
@@ -24,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _output import emit
 from _synthetic import make_pets_layout
 
 from hpstudy.cache import CACHE_ENV, build_dataset_cache
@@ -82,11 +82,7 @@ def main() -> None:
         "images": args.images, "size": args.size, "arch": args.arch, "batch": args.batch,
         "workers": args.workers, "device": resolve_device(args.device), "compile": args.compile,
     }
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        for k, v in out.items():
-            print(f"{k:>26}: {v}")
+    emit(out, args.json)
 
 
 def _complete_trials(storage: str, study_name: str) -> list:

@@ -29,7 +29,6 @@ normalization done on the CPU (what a CPU-only study runs).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -37,6 +36,7 @@ import time
 from pathlib import Path
 
 import torch
+from _output import emit
 from _synthetic import N_CLASSES, make_class_folders
 
 from hpstudy.cache import ImageCache, cached_split
@@ -245,11 +245,7 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        for k, v in out.items():
-            print(f"{k:>16}: {v}")
+    emit(out, args.json)
 
 
 if __name__ == "__main__":

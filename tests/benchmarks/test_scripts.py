@@ -45,3 +45,10 @@ def test_study_walltime_completes_the_whole_grid(tmp_path: Path) -> None:
                "--arch", "resnet18", "--workers", "2", tmp_path=tmp_path)
     assert out["trials"] == out["grid"] == 26
     assert 0 < out["lr_find_s"] < out["study_s"] and 0 < out["trials_s"] < out["study_s"]
+
+
+def test_optimizer_step_compares_both_adams(tmp_path: Path) -> None:
+    out = _run("optimizer_step.py", "--device", "cpu", "--steps", "2", tmp_path=tmp_path)
+    for size in ("host", "full"):
+        assert out[f"ratio_{size}"] == pytest.approx(
+            out[f"fastai_{size}_ms"] / out[f"study_{size}_ms"], rel=0.02)
