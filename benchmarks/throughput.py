@@ -232,6 +232,7 @@ def main() -> None:
                    "size": args.size, "batch": args.batch, "cpus": os.cpu_count()}
         else:
             dev = args.device
+            torch.backends.cudnn.benchmark = True  # for all three, as hpstudy's trials set it
             a = ceiling_rate(args.arch, args.size, args.batch, steps=60 if dev == "cuda" else 3, device=dev)
             b = hpstudy_rate(data, args.arch, args.size, args.batch, args.epochs, cache_dir, device=dev)
             c = fastai_default_rate(data, args.arch, args.size, args.batch, args.epochs, device=dev)

@@ -86,7 +86,8 @@ def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> 
     input's range.
     """
     n = x.shape[0]
-    theta = _affine(n, aug, generator).to(device=x.device, dtype=torch.float32)
+    # non_blocking: a blocking copy to a GPU would wait for all queued work at every batch
+    theta = _affine(n, aug, generator).to(device=x.device, dtype=torch.float32, non_blocking=True)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="reflection",
                         align_corners=False)

@@ -325,7 +325,7 @@ class TensorBatches:
         if self._resident is not None:
             images, targets = self._resident
             for idx in chunks:
-                idx = idx.to(self.device)
+                idx = idx.to(self.device, non_blocking=True)  # no stream sync per batch
                 yield self._finish(images[idx], targets[idx], g)
             return
         pin = self.device.type == "cuda"

@@ -107,12 +107,14 @@ def _metric(name: str, task: Task):  # noqa: ANN202 - a fastai metric object
 
 
 def _accelerate(learn: Learner, settings: TrainSettings) -> None:
-    """On a GPU: channels-last weights and bf16 autocast (fp16 with loss scaling where bf16 is not
-    supported). On any device, when asked for: ``torch.compile`` of the model in place, so the
-    module tree and state-dict keys stay as fastai's freezing, layer groups and ``lr_find``
-    expect them; :class:`CompiledModelGuard` keeps CUDA-graph outputs from being overwritten.
+    """On a GPU: cuDNN autotuning, channels-last weights and bf16 autocast (fp16 with loss scaling
+    where bf16 is not supported). On any device, when asked for: ``torch.compile`` of the model in
+    place, so the module tree and state-dict keys stay as fastai's freezing, layer groups and
+    ``lr_find`` expect them; :class:`CompiledModelGuard` keeps CUDA-graph outputs from being
+    overwritten.
     """
     if settings.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # a study's batch shapes are fixed: autotune once
         learn.model.to(memory_format=torch.channels_last)
         if torch.cuda.is_bf16_supported():
             learn.to_bf16()
