@@ -7,7 +7,7 @@
 #   3. throughput.py --json --batch 64 --compile the launch-bound batch 64, eager and CUDA graphs
 #   4. optimizer_step.py --json                  the study's Adam against fastai's, per step
 #
-# About 9 minutes on an H200 at most (180 + 150 + 210 + 30 s plus the installs). Writes env.txt, one JSON file per step and log.txt to $OUT (default ./gpu-check). On an offline
+# At most about 9.5 minutes on an H200 (170 + 140 + 200 + 30 s plus the installs). Writes env.txt, one JSON file per step and log.txt to $OUT (default ./gpu-check). On an offline
 # machine, first put the wheels of benchmarks/offline_wheels.sh in .whl/: they are installed into
 # /tmp/site together with hpstudy and its plugins.
 #
@@ -56,9 +56,9 @@ step() {  # step NAME LIMIT_S COMMAND...
     echo "== $name: exit $rc after $((SECONDS - start))s"
     cat "$out/$name.json"
 }
-step throughput-256 180 "$py" benchmarks/throughput.py --json --workdir "$work/bench" "${big[@]}"
-step study-224 150 "$py" benchmarks/study_walltime.py --json --workdir "$work/study" "${small[@]}"
-step throughput-64-compiled 210 "$py" benchmarks/throughput.py --json --batch 64 --compile \
+step throughput-256 170 "$py" benchmarks/throughput.py --json --workdir "$work/bench" "${big[@]}"
+step study-224 140 "$py" benchmarks/study_walltime.py --json --workdir "$work/study" "${small[@]}"
+step throughput-64-compiled 200 "$py" benchmarks/throughput.py --json --batch 64 --compile \
     --workdir "$work/bench" "${big[@]}"
 step optimizer-step 30 "$py" benchmarks/optimizer_step.py --json ${1:+--steps 5}
 rm -rf "$work"
