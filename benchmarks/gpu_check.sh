@@ -8,8 +8,9 @@
 #   4. optimizer_step.py --json                  the study's Adam against fastai's, per step
 #
 # At most about 9.5 minutes on an H200 (170 + 140 + 200 + 30 s plus the installs). Writes
-# env.txt, one JSON file per step and log.txt to $OUT (default ./gpu-check). On an offline machine, first put the wheels of benchmarks/offline_wheels.sh in .whl/: they are installed into
-# /tmp/site together with hpstudy and its plugins.
+# env.txt, one JSON file per step and log.txt to $OUT (default ./gpu-check). On an offline machine,
+# first put the wheels of benchmarks/offline_wheels.sh in .whl/: they are installed into /tmp/site
+# together with hpstudy and its plugins.
 #
 #   benchmarks/gpu_check.sh [--quick]   (--quick: small sizes, on the CPU where no GPU is visible,
 #                                        to try the script itself)
