@@ -68,3 +68,9 @@ gpu_share_option = click.option(
     "memory, else stream them from host memory (0: always stream). "
     "Default: $HPSTUDY_GPU_MEMORY_SHARE or 0.5.",
 )
+
+
+def host_training_options(command):  # noqa: ANN001, ANN201 - a click decorator
+    """``--cache-dir``, ``--compile`` and ``--gpu-memory-share``: how this host trains, the same for
+    ``run`` and ``worker``."""
+    return cache_dir_option(compile_option(gpu_share_option(command)))

@@ -11,11 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from hpstudy.cli._console import console, table
 from hpstudy.cli._options import (
-    cache_dir_option,
-    compile_option,
     data_root_option,
     device_option,
-    gpu_share_option,
+    host_training_options,
     max_attempts_option,
     storage_option,
     study_option,
@@ -60,9 +58,7 @@ def summary_table(result) -> object:  # noqa: ANN001 - RunResult
 @click.option("--gpus", default=None, metavar="IDS",
               help="GPUs the workers share round-robin, e.g. 0,2 (default: every visible GPU).")
 @max_attempts_option("Attempts per grid point before it is left failed.")
-@cache_dir_option
-@compile_option
-@gpu_share_option
+@host_training_options
 def command(dataset: str, spec: str, workers: int, storage: str | None, data_root: str | None,
             device: str, gpus: str | None, max_attempts: int, compile_mode: str | None) -> None:
     """Run (or resume) the baseline-plus-one-factor study of SPEC on DATASET."""

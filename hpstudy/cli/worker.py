@@ -8,11 +8,9 @@ import click
 
 from hpstudy.cli._console import console
 from hpstudy.cli._options import (
-    cache_dir_option,
-    compile_option,
     data_root_option,
     device_option,
-    gpu_share_option,
+    host_training_options,
     max_attempts_option,
     storage_option,
     study_option,
@@ -28,9 +26,7 @@ from hpstudy.cli._options import (
 @click.option("--gpu", default=None, metavar="ID",
               help="Use only this GPU (sets CUDA_VISIBLE_DEVICES for this worker).")
 @max_attempts_option("Attempts per grid point this worker allows before leaving it failed.")
-@cache_dir_option
-@compile_option
-@gpu_share_option
+@host_training_options
 def command(dataset: str, spec: str, storage: str | None, data_root: str | None, device: str,
             gpu: str | None, max_attempts: int, compile_mode: str | None) -> None:
     """Join the existing study of SPEC on DATASET and train grid points until none is left.
