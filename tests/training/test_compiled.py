@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _tiny import digits_settings
 from torch import nn
 
-from hpstudy.datasets import get_dataset
-from hpstudy.training import Hyperparams, TrainSettings, build_learner, train_trial
+from hpstudy.training import Hyperparams, build_learner, train_trial
 
 HP = Hyperparams(lr=3e-3, divisor=10, wd=0.1, beta2=0.99, ps=0.5)
 
 
-def _settings(compile_mode: str | None) -> TrainSettings:
-    return TrainSettings(arch="resnet18", pretrained=False, batch_size=16, frozen_epochs=1,
-                         unfrozen_epochs=1, n_classes=10, task=get_dataset("digits").task,
-                         metric="accuracy", compile_mode=compile_mode)
-
-
 def test_compiled_model_keeps_fastais_module_tree_and_state_dict_keys(tiny_digits) -> None:
-    eager = build_learner(*tiny_digits, HP, _settings(None))
-    compiled = build_learner(*tiny_digits, HP, _settings("default"))
+    eager = build_learner(*tiny_digits, HP, digits_settings(batch_size=16))
+    compiled = build_learner(*tiny_digits, HP, digits_settings(batch_size=16, compile_mode="default"))
     assert isinstance(compiled.model, nn.Sequential)  # compiled in place, not wrapped
     assert list(compiled.model.state_dict()) == list(eager.model.state_dict())
     assert len(compiled.splitter(compiled.model)) == 3  # the layer groups of the divisor
@@ -48,7 +42,8 @@ def test_compiled_trial_trains_each_stage_and_its_metrics_match_an_eager_check(t
             body_weights[stage] = self.learn.model[0][0].weight.detach().clone()
             final["state"] = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
 
-    result = train_trial(*tiny_digits, HP, _settings("reduce-overhead"), callbacks=[Watch()])
+    settings = digits_settings(batch_size=16, compile_mode="reduce-overhead")
+    result = train_trial(*tiny_digits, HP, settings, callbacks=[Watch()])
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # it did compile
     assert [r.stage for r in result.epochs] == ["frozen", "unfrozen"]
     # The first conv is frozen in stage one and trained in stage two: requires_grad changes
@@ -56,7 +51,7 @@ def test_compiled_trial_trains_each_stage_and_its_metrics_match_an_eager_check(t
     assert torch.equal(body_weights["start"], body_weights["frozen"])
     assert not torch.equal(body_weights["frozen"], body_weights["unfrozen"])
     # The recorded validation loss and metric are those of the final weights, checked eagerly.
-    check = build_learner(*tiny_digits, HP, _settings(None))
+    check = build_learner(*tiny_digits, HP, digits_settings(batch_size=16))
     check.model.load_state_dict(final["state"])
     with check.no_bar(), check.no_logging():
         valid_loss, accuracy = check.validate()

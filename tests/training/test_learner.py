@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _tiny import digits_settings
 from torch import nn
 
-from hpstudy.datasets import get_dataset
-from hpstudy.training import Hyperparams, TrainSettings, build_learner, train_trial
-
-
-def _settings(**kw) -> TrainSettings:
-    base = dict(arch="resnet18", pretrained=False, batch_size=32, frozen_epochs=1,
-                unfrozen_epochs=1, n_classes=10, task=get_dataset("digits").task,
-                metric="accuracy")
-    base.update(kw)
-    return TrainSettings(**base)
+from hpstudy.training import Hyperparams, build_learner, train_trial
 
 
 def test_head_dropout_is_ps_over_two_then_ps(tiny_digits) -> None:
-    learn = build_learner(*tiny_digits, Hyperparams(1e-3, 10, 0.1, 0.99, 0.3), _settings())
+    learn = build_learner(*tiny_digits, Hyperparams(1e-3, 10, 0.1, 0.99, 0.3), digits_settings())
     drops = [m.p for m in learn.model[1].modules() if isinstance(m, nn.Dropout)]
     assert drops == pytest.approx([0.15, 0.3])
 
@@ -38,7 +30,7 @@ def test_lr_divisor_wd_beta2_reach_the_optimizer(tiny_digits) -> None:
             seen.append((frozen, [dict(h) for h in self.opt.hypers]))
 
     hp = Hyperparams(lr=2e-3, divisor=5.0, wd=0.05, beta2=0.95, ps=0.5)
-    result = train_trial(*tiny_digits, hp, _settings(batch_size=8), callbacks=[Spy()])
+    result = train_trial(*tiny_digits, hp, digits_settings(batch_size=8), callbacks=[Spy()])
     assert len(result.epochs) == 2
     frozen = [h for f, h in seen if f]
     unfrozen = [h for f, h in seen if not f]
@@ -58,7 +50,7 @@ def test_lr_divisor_wd_beta2_reach_the_optimizer(tiny_digits) -> None:
 def test_epoch_records_carry_losses_and_the_metric(tiny_digits) -> None:
     hp = Hyperparams(lr=1e-3, divisor=10, wd=0.1, beta2=0.99, ps=0.5)
     seen = []
-    result = train_trial(*tiny_digits, hp, _settings(), on_epoch=seen.append)
+    result = train_trial(*tiny_digits, hp, digits_settings(), on_epoch=seen.append)
     assert [r.stage for r in seen] == ["frozen", "unfrozen"]
     assert [r.epoch for r in seen] == [0, 1]
     assert 0.0 <= result.metric <= 1.0 and result.metric == seen[-1].metric

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _tiny import digits_settings
 from torch import nn
 
 from hpstudy.datasets import Task
@@ -21,7 +22,6 @@ from hpstudy.training import (
     DecodedSplit,
     Hyperparams,
     TensorBatches,
-    TrainSettings,
     build_learner,
     find_lr,
 )
@@ -183,15 +183,9 @@ def tiny_digits(decoded_digits):  # noqa: ANN001, ANN201 - more validation image
     return decoded_digits(128, 96)
 
 
-def _settings() -> TrainSettings:
-    return TrainSettings(arch="resnet18", pretrained=False, batch_size=32, frozen_epochs=1,
-                         unfrozen_epochs=1, n_classes=10, task=Task.SINGLE_LABEL,
-                         metric="accuracy")
-
-
 def test_frozen_resnet_state_is_restored_exactly(tiny_digits) -> None:  # noqa: ANN001
     hp = Hyperparams(1e-3, 10, 0.1, 0.99, 0.5)
-    learn = build_learner(*tiny_digits, hp, _settings())
+    learn = build_learner(*tiny_digits, hp, digits_settings())
     learn.freeze()
     learn.opt.set_hypers(lr=1e-3)
     learn = _trained(learn)
@@ -204,7 +198,7 @@ def test_find_lr_stores_every_suggestion_as_json(tiny_digits) -> None:  # noqa: 
     hp = Hyperparams(1e-3, 10, 0.1, 0.99, 0.5)
     sweep = LrFindSettings(num_it=15, valid_images=64, repeats=2)
     rng_before = torch.get_rng_state()
-    result = find_lr(*tiny_digits, hp, _settings(), sweep)
+    result = find_lr(*tiny_digits, hp, digits_settings(), sweep)
     assert torch.equal(rng_before, torch.get_rng_state())
     stored = {"lr": result.lr, "method": result.method, **result.details}
     assert stored["lr"] == result.lr and stored["method"] == result.method  # no clash
@@ -225,7 +219,7 @@ def test_find_lr_stores_every_suggestion_as_json(tiny_digits) -> None:  # noqa: 
 
 def test_train_loss_can_be_selected(tiny_digits) -> None:  # noqa: ANN001
     hp = Hyperparams(1e-3, 10, 0.1, 0.99, 0.5)
-    result = find_lr(*tiny_digits, hp, _settings(),
+    result = find_lr(*tiny_digits, hp, digits_settings(),
                      LrFindSettings(num_it=12, valid_images=32, loss="train"))
     assert result.details["loss"] == "train" and result.method == "steepest-train-loss-butterworth"
 

@@ -6,18 +6,12 @@ from functools import partial
 
 import pytest
 import torch
+from _tiny import digits_settings
 
-from hpstudy.datasets import get_dataset
-from hpstudy.training import Hyperparams, TrainSettings, build_learner
+from hpstudy.training import Hyperparams, build_learner
 from hpstudy.training._optim import StudyAdam
 
 HP = Hyperparams(lr=3e-3, divisor=10, wd=0.1, beta2=0.95, ps=0.5)
-
-
-def _settings() -> TrainSettings:
-    return TrainSettings(arch="resnet18", pretrained=False, batch_size=16, frozen_epochs=1,
-                         unfrozen_epochs=1, n_classes=10, task=get_dataset("digits").task,
-                         metric="accuracy")
 
 
 def _trained(learn) -> tuple[dict[str, torch.Tensor], list[float]]:  # noqa: ANN001
@@ -35,8 +29,8 @@ def _trained(learn) -> tuple[dict[str, torch.Tensor], list[float]]:  # noqa: ANN
 def test_a_trial_with_study_adam_matches_fastais_adam(tiny_digits) -> None:
     from fastai.optimizer import Adam
 
-    ours = build_learner(*tiny_digits, HP, _settings())
-    theirs = build_learner(*tiny_digits, HP, _settings())
+    ours = build_learner(*tiny_digits, HP, digits_settings(batch_size=16))
+    theirs = build_learner(*tiny_digits, HP, digits_settings(batch_size=16))
     theirs.opt_func = partial(Adam, sqr_mom=HP.beta2, decouple_wd=True)
     ours_state, ours_losses = _trained(ours)
     theirs_state, theirs_losses = _trained(theirs)
