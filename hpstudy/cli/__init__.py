@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import click
 
-from hpstudy.cli._console import abort
+from hpstudy.cli._console import abort, show_warning
 from hpstudy.errors import HpstudyError
 
 __all__ = ["cli", "main"]
@@ -45,9 +46,14 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line and exit 2; real crashes keep their traceback."""
+    """Entry point: user errors become one line and exit 2; real crashes keep their traceback.
+
+    Warnings (a damaged cache entry rebuilt, undecodable images) print as one ``warning:`` line.
+    """
     try:
-        cli.main(args=argv, prog_name="hpstudy", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            cli.main(args=argv, prog_name="hpstudy", standalone_mode=False)
     except HpstudyError as exc:
         abort(str(exc))
     except click.exceptions.Abort:

@@ -1,4 +1,9 @@
-"""All CLI output goes through here: messages, tables, and the one way to stop on a user error."""
+"""All CLI output goes through here: messages, tables, and the one way to stop on a user error.
+
+Console markup is off everywhere: messages carry text a user typed (dataset names, paths, URLs) and
+text that must keep its brackets (``pip install "hpstudy[postgres]"``), so ``[...]`` always prints
+as written. Colour a message with ``style=`` (or :class:`rich.text.Text`), never with markup tags.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,14 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-__all__ = ["console", "err_console", "abort", "info", "warn", "print_json", "table"]
+__all__ = [
+    "console", "err_console", "abort", "info", "warn", "print_json", "show_warning", "table",
+]
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
 
 
 def info(message: str) -> None:
@@ -21,13 +29,19 @@ def info(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+    err_console.print(Text.assemble(("warning:", "yellow"), " ", message), soft_wrap=True)
 
 
 def abort(message: str, code: int = 2) -> NoReturn:
     """Print one error line to stderr and exit with ``code`` (no traceback)."""
-    err_console.print(f"[red]error:[/] {message}", soft_wrap=True, markup=True)
+    err_console.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
     sys.exit(code)
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """A ``warnings.showwarning`` for the CLI: one ``warning:`` line, without the source location."""
+    warn(str(message))
 
 
 def print_json(data: Any) -> None:

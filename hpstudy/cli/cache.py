@@ -35,7 +35,7 @@ def build(dataset: str, size: int | None, spec: str | None, data_root: str | Non
         from hpstudy.study import load_spec
 
         size = load_spec(spec).image_size
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
 

@@ -86,7 +86,7 @@ def download(name: str, data_root: str | None) -> None:
     from hpstudy.datasets import download_dataset, get_dataset
 
     dataset = get_dataset(name)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+    bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
                    TransferSpeedColumn(), console=err_console, transient=True)
     tasks: dict[str, object] = {}
 

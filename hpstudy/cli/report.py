@@ -26,7 +26,7 @@ def command(storage: str | None, out_dir: str, threshold: float, no_save: bool) 
     console.print(f"report of {len(rep.results)} studies in {rep.out_dir}: "
                   + ", ".join(sorted(rep.files)))
     for m in rep.missing:
-        console.print(f"[yellow]missing:[/] {m.replace('`', '')}")
+        console.print(f"missing: {m.replace('`', '')}", style="yellow")
     if rep.notes_saved:
         console.print(f"heatmap and note saved on {len(rep.notes_saved)} studies; view with "
                       f"optuna-dashboard --artifact-dir {rep.out_dir / 'artifacts'}")

@@ -65,8 +65,8 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
     from hpstudy.study import parse_gpus, run_study
 
     bar = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[timing]}"), console=console, transient=False,
+        TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[timing]}", markup=False), console=console, transient=False,
     )
     task = bar.add_task("starting", total=None, timing="")
     columns = ["worker", "host", "device", "training", "attempt", "for"]
@@ -111,8 +111,8 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
                       "processes to train it")
         return
     if not result.status.is_complete:
-        console.print(f"[yellow]{result.status.grid_size - result.status.complete} grid point(s) "
+        console.print(f"{result.status.grid_size - result.status.complete} grid point(s) "
                       f"are not complete ({result.status.failed} left failed after "
                       f"{result.status.attempts_failed} failed attempt(s)); see `hpstudy status` "
-                      "and run again to retry them")
+                      "and run again to retry them", style="yellow")
         raise SystemExit(1)

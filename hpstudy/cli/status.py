@@ -39,5 +39,5 @@ def command(storage: str | None, as_json: bool) -> None:
                 [[f.point, f.attempt, f.host, f.finished, f.reason] for f in s.failures],
             ))
         if s.failed:
-            console.print(f"[yellow]{s.study}: {s.failed} grid point(s) left failed; "
-                          "`hpstudy run` retries them")
+            console.print(f"{s.study}: {s.failed} grid point(s) left failed; "
+                          "`hpstudy run` retries them", style="yellow")

@@ -26,8 +26,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _bad_spec(tmp: Path) -> str:
-    p = tmp / "bad.toml"
+def _bad_spec(tmp: Path, name: str = "bad.toml") -> str:
+    p = tmp / name
+    p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(SMOKE.read_text().replace("wd = [0.01, 0.0]", "wd = []"))
     return str(p)
 
@@ -46,13 +47,19 @@ CASES = {
     "missing data root": (["run", "--dataset", "digits", "--data-root", "/no/such/dir"],
                           "data root '/no/such/dir' does not exist"),
     "status without storage": (["status"], "no storage at"),
+    "markup in a dataset name": (["run", "--dataset", "cifar[v2]"], "unknown dataset 'cifar[v2]'"),
+    "markup in a spec path": (["run", "--dataset", "digits", "--study", "{bad_in_brackets}"],
+                              "we[/]ird/[bold]bad.toml: factors.wd must not be empty"),
+    "markup in a missing spec path": (["run", "--dataset", "digits", "--study", "[/]nope[red].toml"],
+                                      "unknown study '[/]nope[red].toml'"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_user_errors_are_one_clear_line(case: str, workdir: Path, capsys) -> None:
     argv, expected = CASES[case]
-    argv = [a.replace("{bad}", _bad_spec(workdir)) for a in argv]
+    argv = [a.replace("{bad}", _bad_spec(workdir))
+            .replace("{bad_in_brackets}", _bad_spec(workdir, "we[/]ird/[bold]bad.toml")) for a in argv]
     code, err = _run(capsys, *argv)
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]
@@ -92,3 +99,4 @@ def test_gpu_memory_share_option_reaches_the_workers_environment(workdir: Path, 
     from hpstudy.training import gpu_memory_share
 
     assert gpu_memory_share() == 0.25
+
