@@ -27,6 +27,13 @@ __all__ = [
 DEFAULT_STORAGE = "sqlite:///hpstudy.db"
 STORAGE_ENV = "HPSTUDY_STORAGE"
 _SQLITE_BUSY_TIMEOUT_S = 120
+#: Dialects hpstudy supports, with the extra that installs a driver and the URL scheme it serves.
+_DIALECTS = {
+    "sqlite": None,
+    "postgresql": ("postgres", "postgresql+psycopg"),
+    "mysql": ("mysql", "mysql+pymysql"),
+    "mariadb": ("mysql", "mariadb+pymysql"),
+}
 
 
 def resolve_storage_url(url: str | None = None) -> str:
@@ -80,6 +87,33 @@ def _sqlite_path(url: str) -> Path | None:
             "use a file such as sqlite:///hpstudy.db"
         )
     return Path(parsed.database).expanduser().resolve()
+
+
+def _check_dialect(url: str) -> str:
+    """The URL's dialect, if hpstudy supports it.
+
+    Raises:
+        StorageError: Naming the dialect and the supported ones.
+    """
+    from sqlalchemy.engine import make_url
+
+    backend = make_url(url).get_backend_name()
+    if backend not in _DIALECTS:
+        raise StorageError(
+            f"storage {redact(url)} uses the {backend!r} dialect, which hpstudy does not support; "
+            "use sqlite (sqlite:///hpstudy.db), postgresql (postgresql+psycopg://user@host/db) or "
+            "mysql/mariadb (mysql+pymysql://user@host/db)"
+        )
+    return backend
+
+
+def _driver_hint(url: str, backend: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    extra, scheme = _DIALECTS[backend] or ("", "")
+    if make_url(url).drivername == scheme:
+        return f'install it with pip install "hpstudy[{extra}]"'
+    return f'install it, or pip install "hpstudy[{extra}]" and use a {scheme}:// URL'
 
 
 def _lock_path(key: str) -> Path:
@@ -199,13 +233,15 @@ def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.R
             without study tables is an error, and nothing is created.
 
     Raises:
-        StorageError: If the URL is malformed, its driver is missing, or the server is unreachable.
+        StorageError: If the URL is malformed or of a dialect hpstudy does not support, its driver
+            is missing, or the server is unreachable.
     """
     import optuna
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        backend = _check_dialect(url)
         path = _sqlite_path(url)
     except ArgumentError:
         raise StorageError(
@@ -234,10 +270,8 @@ def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.R
             with storage_lock(url, "create-tables"):
                 storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except ImportError as exc:
-        raise StorageError(
-            f"the database driver for {redact(url)} is not installed ({exc}); "
-            'install it with pip install "hpstudy[postgres]" or "hpstudy[mysql]"'
-        ) from None
+        raise StorageError(f"the database driver for {redact(url)} is not installed ({exc}); "
+                           + _driver_hint(url, backend)) from None
     except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         reason = _scrub(reason, url)

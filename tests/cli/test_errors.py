@@ -47,6 +47,15 @@ CASES = {
     "missing data root": (["run", "--dataset", "digits", "--data-root", "/no/such/dir"],
                           "data root '/no/such/dir' does not exist"),
     "status without storage": (["status"], "no storage at"),
+    "unsupported dialect": (
+        ["run", "--dataset", "digits", "--storage", "oracle://scott@db.example.org/orcl"],
+        "storage oracle://scott@db.example.org/orcl uses the 'oracle' dialect, which hpstudy does "
+        "not support; use sqlite (sqlite:///hpstudy.db), postgresql",
+    ),
+    "missing driver keeps the extra's brackets": (
+        ["status", "--storage", "postgresql+pg8000://hp@127.0.0.1:1/none"],
+        'pip install "hpstudy[postgres]" and use a postgresql+psycopg:// URL',
+    ),
     "markup in a dataset name": (["run", "--dataset", "cifar[v2]"], "unknown dataset 'cifar[v2]'"),
     "markup in a spec path": (["run", "--dataset", "digits", "--study", "{bad_in_brackets}"],
                               "we[/]ird/[bold]bad.toml: factors.wd must not be empty"),
