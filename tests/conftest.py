@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 
 
@@ -10,3 +14,52 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.delenv("HPSTUDY_STORAGE", raising=False)
     monkeypatch.delenv("HPSTUDY_DATA", raising=False)
     monkeypatch.setenv("HPSTUDY_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Install a distribution for this test: ``make(name, entry_points, modules={})`` writes its
+    ``entry_points.txt`` and the given modules (``{"mod": "source"}``) and puts them on the path."""
+    site = tmp_path / "site"
+    site.mkdir()
+
+    def make(name: str, entry_points: str, modules: dict[str, str] | None = None) -> None:
+        info = site / f"{name}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(entry_points)
+        for module, source in (modules or {}).items():
+            (site / f"{module}.py").write_text(source)
+        monkeypatch.syspath_prepend(str(site))  # also invalidates the import caches
+
+    return make
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def hpstudy_cli(capfd: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run ``hpstudy ARGS...`` in this process through ``main()`` (one-line errors, exit codes);
+    returns the exit code and what it (and any worker process) printed."""
+    from hpstudy.cli import main
+
+    def run(*argv: str) -> CliResult:
+        capfd.readouterr()
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capfd.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

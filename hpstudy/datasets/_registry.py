@@ -99,8 +99,10 @@ def _scan() -> tuple[dict[str, PluginInfo], list[BrokenPlugin]]:
     return found, broken
 
 
-def _all() -> dict[str, PluginInfo]:
-    found, broken = _scan()
+def _all(
+    scanned: tuple[dict[str, PluginInfo], list[BrokenPlugin]] | None = None,
+) -> dict[str, PluginInfo]:
+    found, broken = scanned or _scan()
     for b in broken:
         warnings.warn(
             f"dataset plugin {b.name!r} from {b.distribution} failed to load and is skipped "
@@ -125,11 +127,19 @@ def get_dataset(name: str) -> Dataset:
     """Return the plugin registered as ``name``.
 
     Raises:
-        UnknownDatasetError: With the list of known names.
+        UnknownDatasetError: With the list of known names, or, when the plugin registered as
+            ``name`` failed to import, with its import error as the cause.
     """
     if name in _runtime:
         return _runtime[name].dataset
-    plugins = _all()
+    found, broken = _scan()
+    failed = next((b for b in broken if b.name == name), None)
+    if name not in found and failed is not None:
+        raise UnknownDatasetError(
+            f"dataset plugin {name!r} from {failed.distribution} failed to load ({failed.error}); "
+            f"fix or reinstall {failed.distribution} (`hpstudy datasets` lists every plugin)"
+        )
+    plugins = _all((found, broken))
     if name not in plugins:
         known = ", ".join(sorted(plugins)) or "none"
         raise UnknownDatasetError(

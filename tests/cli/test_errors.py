@@ -109,3 +109,20 @@ def test_gpu_memory_share_option_reaches_the_workers_environment(workdir: Path, 
 
     assert gpu_memory_share() == 0.25
 
+
+def _one_error_line(result, expected: str) -> None:  # noqa: ANN001 - CliResult
+    assert result.code == 2, result.err
+    assert len(result.err_lines) == 1, result.err
+    assert result.err_lines[0].startswith("error: ") and expected in result.err_lines[0]
+    assert "Traceback" not in result.err and "warning" not in result.err.lower()
+
+
+def test_a_plugin_that_fails_to_import_is_the_reported_cause(workdir: Path, hpstudy_cli,
+                                                             fake_distribution) -> None:  # noqa: ANN001
+    fake_distribution("broken_plugin", "[hpstudy.datasets]\nbroken = hpstudy_no_such_module:Broken\n")
+    result = hpstudy_cli("run", "--dataset", "broken")
+    _one_error_line(result, "dataset plugin 'broken' from broken_plugin failed to load "
+                            "(ModuleNotFoundError: No module named 'hpstudy_no_such_module'); "
+                            "fix or reinstall broken_plugin")
+    assert not list(workdir.glob("*.db"))
+

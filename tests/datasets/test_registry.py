@@ -30,13 +30,6 @@ class _Tiny(Dataset):
         return Splits(classes=("x",), train=(), valid=())
 
 
-def _fake_distribution(site: Path, name: str, entry_points: str) -> None:
-    info = site / f"{name}-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(entry_points)
-
-
 def test_digits_comes_from_hpstudys_own_entry_points() -> None:
     info = available_datasets()["digits"]
     assert info.distribution == "hpstudy"
@@ -56,24 +49,17 @@ def test_runtime_registration_wins_and_can_be_undone() -> None:
         get_dataset("tiny-runtime")
 
 
-def test_a_plugin_that_fails_to_import_is_reported_and_skipped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _fake_distribution(
-        tmp_path, "broken_plugin",
-        "[hpstudy.datasets]\nbroken = hpstudy_no_such_module:Broken\n",
-    )
-    (tmp_path / "good_plugin_mod.py").write_text(
-        "from pathlib import Path\n"
+def test_a_plugin_that_fails_to_import_is_reported_and_skipped(fake_distribution) -> None:  # noqa: ANN001
+    fake_distribution("broken_plugin", "[hpstudy.datasets]\nbroken = hpstudy_no_such_module:Broken\n")
+    fake_distribution("good_plugin", "[hpstudy.datasets]\ngood = good_plugin_mod:Good\n", {
+        "good_plugin_mod": "from pathlib import Path\n"
         "from hpstudy.datasets import Dataset, Splits, Task\n"
         "class Good(Dataset):\n"
         "    name = 'good-third-party'\n"
         "    task = Task.SINGLE_LABEL\n"
         "    def check(self, root: Path) -> None: pass\n"
         "    def load(self, root: Path) -> Splits: return Splits(('a',), (), ())\n"
-    )
-    _fake_distribution(tmp_path, "good_plugin", "[hpstudy.datasets]\ngood = good_plugin_mod:Good\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    })
     broken = {b.name: b for b in broken_plugins()}
     assert "broken" in broken and broken["broken"].distribution == "broken_plugin"
     assert "ModuleNotFoundError" in broken["broken"].error
@@ -91,3 +77,16 @@ def test_unknown_name_lists_the_known_ones() -> None:
         get_dataset("imagenet-22k")
     assert "unknown dataset 'imagenet-22k'" in str(err.value)
     assert "digits" in str(err.value)
+
+
+def test_a_plugin_that_fails_to_import_is_the_cause_when_asked_for(fake_distribution) -> None:  # noqa: ANN001
+    fake_distribution("broken_plugin", "[hpstudy.datasets]\nbroken = hpstudy_no_such_module:Broken\n")
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(UnknownDatasetError) as err:
+        warnings.simplefilter("always")
+        get_dataset("broken")
+    assert str(err.value) == (
+        "dataset plugin 'broken' from broken_plugin failed to load (ModuleNotFoundError: No module "
+        "named 'hpstudy_no_such_module'); fix or reinstall broken_plugin (`hpstudy datasets` lists "
+        "every plugin)"
+    )
+    assert caught == []  # the error says it all; no second report of the same failure
