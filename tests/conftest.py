@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,20 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callab
         monkeypatch.syspath_prepend(str(site))  # also invalidates the import caches
 
     return make
+
+
+@pytest.fixture
+def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty torch hub cache (``$TORCH_HOME``), and no way to download into it (every proxy is
+    a closed port); returns its checkpoints folder."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    # urlopen keeps the opener (with these proxies) it builds first: drop it after the test
+    monkeypatch.setattr(urllib.request, "_opener", None)
+    return tmp_path / "torch" / "hub" / "checkpoints"
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def join_study(
         StudyMismatchError: If the stored spec hash differs from the local spec's.
         HpstudyError: For any other user error, before a trial is claimed.
     """
-    from hpstudy.training import gpu_memory_share, resolve_device
+    from hpstudy.training import gpu_memory_share, require_pretrained_weights, resolve_device
 
     plugin = get_dataset(dataset)
     spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
@@ -85,6 +85,8 @@ def join_study(
     splits = plugin.load(root)
     if not splits.train or not splits.valid:
         raise DataNotFoundError(f"dataset {dataset!r} under {root} has no images in a split")
+    if spec_obj.pretrained:
+        require_pretrained_weights(spec_obj.arch)  # before claiming a trial it could not train
     config = WorkerConfig(
         storage_url=url,
         study_name=name,

@@ -197,7 +197,12 @@ def run_study(
         HpstudyError: For any user error, before the storage is touched.
         KeyboardInterrupt: On Ctrl-C, once the workers have stopped and released their trials.
     """
-    from hpstudy.training import gpu_memory_share, resolve_arch, resolve_device
+    from hpstudy.training import (
+        gpu_memory_share,
+        require_pretrained_weights,
+        resolve_arch,
+        resolve_device,
+    )
 
     if workers < 0:
         raise ValueError("workers must be >= 0")
@@ -220,6 +225,8 @@ def run_study(
             f"dataset {dataset!r} under {root} has {len(splits.train)} training and "
             f"{len(splits.valid)} validation images; both splits need images"
         )
+    if spec_obj.pretrained:
+        require_pretrained_weights(spec_obj.arch)  # offline without them: fail before the storage
     url = resolve_storage_url(storage)
 
     rdb = open_storage(url, create=True)

@@ -21,6 +21,7 @@ from hpstudy.training._learner import (
 from hpstudy.training._lr_find import LrFindResult, find_lr
 from hpstudy.training._lr_plot import plot_lr_find
 from hpstudy.training._train import EpochRecord, TrainingDiverged, TrainResult, train_trial
+from hpstudy.training._weights import pretrained_checkpoint, require_pretrained_weights
 
 __all__ = [
     "GPU_SHARE_ENV",
@@ -40,6 +41,8 @@ __all__ = [
     "find_lr",
     "gpu_memory_share",
     "plot_lr_find",
+    "pretrained_checkpoint",
+    "require_pretrained_weights",
     "resolve_arch",
     "resolve_device",
     "train_trial",

@@ -126,3 +126,25 @@ def test_a_plugin_that_fails_to_import_is_the_reported_cause(workdir: Path, hpst
                             "fix or reinstall broken_plugin")
     assert not list(workdir.glob("*.db"))
 
+
+@pytest.mark.parametrize("command", [["run"], ["run", "--workers", "0"], ["worker"]])
+def test_device_cuda_without_a_gpu_leaves_no_storage(command: list[str], workdir: Path,
+                                                     hpstudy_cli) -> None:  # noqa: ANN001
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    result = hpstudy_cli(*command, "--dataset", "digits", "--device", "cuda")
+    _one_error_line(result, "--device cuda: no CUDA GPU is visible here; use --device cpu")
+    assert not list(workdir.iterdir()), "no storage file may be created"
+
+
+def test_a_pretrained_spec_offline_fails_before_creating_a_study(workdir: Path, hpstudy_cli,
+                                                                 offline_hub: Path) -> None:  # noqa: ANN001
+    result = hpstudy_cli("run", "--dataset", "digits", "--study", "fellowship2019", "--device", "cpu")
+    _one_error_line(result, "could not load ImageNet weights for resnet34 (")
+    assert (f"put the torchvision checkpoint resnet34-b627a593.pth (from "
+            f"https://download.pytorch.org/models/resnet34-b627a593.pth) in {offline_hub}"
+            ) in result.err
+    assert not list(workdir.glob("*.db")), "no study may be created"
+    assert not list(offline_hub.glob("*")), "no partial download left"
