@@ -11,8 +11,8 @@ from hpstudy.datasets import Dataset, Sample
 
 __all__ = ["source_fingerprint", "DECODER_VERSION"]
 
-#: Bump when hpstudy decodes or resizes differently.
-DECODER_VERSION = "1"
+#: Bump when hpstudy decodes, resizes or stores differently (2: entries carry checksums).
+DECODER_VERSION = "2"
 
 
 def source_fingerprint(dataset: Dataset, root: Path, samples: Sequence[Sample], size: int) -> str:

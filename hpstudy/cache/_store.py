@@ -1,10 +1,15 @@
 """The on-disk image cache: each split decoded once per (dataset, size, plugin version, sources).
 
 A cache entry is a folder holding ``images.npy`` (``uint8``, ``N x C x H x W``, opened memory-mapped),
-``ok.npy`` (which rows decoded) and ``meta.json``. It is built in a temporary folder and renamed into
-place, under a file lock: processes on one host that need the same entry build it once together, and
-a build that is killed leaves only a temporary folder that is never read and is removed by the next
-build.
+``ok.npy`` (which rows decoded) and ``meta.json`` (what was decoded, and a CRC-32 of each file). It
+is built in a temporary folder and renamed into place, under a file lock: processes on one host that
+need the same entry build it once together, and a build that is killed leaves only a temporary
+folder that is never read and is removed by the next build.
+
+An entry is checked before it is used: its files against the shapes in ``meta.json`` and the
+``.npy`` header (a few ``stat`` and header reads), and once per process against its checksums (one
+sequential read of the files; see :func:`verify_entry`). A damaged entry is rebuilt with one
+warning.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import os
 import shutil
 import socket
 import time
+import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +32,16 @@ from hpstudy.cache._fingerprint import source_fingerprint
 from hpstudy.datasets import Dataset, Sample
 from hpstudy.errors import HpstudyError
 
-__all__ = ["CACHE_ENV", "CacheEntry", "ImageCache", "cache_root"]
+__all__ = ["CACHE_ENV", "CacheEntry", "ImageCache", "cache_root", "verify_entry"]
 
 CACHE_ENV = "HPSTUDY_CACHE"
 ProgressFn = Callable[[int, int], None]
+
+_FILES = ("images.npy", "ok.npy")
+_META_KEYS = ("dataset", "split", "size", "channels", "images", "damaged", "crc32")
+_CHUNK = 16 * 2**20
+#: Files whose checksum this process has verified: (path, inode, size, mtime in ns).
+_VERIFIED: set[tuple[str, int, int, int]] = set()
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -44,10 +57,11 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """One decoded split on disk."""
+    """One decoded split on disk; ``problem`` says what is wrong with a damaged one (else ``None``)."""
 
     path: Path
     meta: dict[str, Any]
+    problem: str | None = None
 
     @property
     def images_path(self) -> Path:
@@ -76,9 +90,10 @@ class ImageCache:
 
     def lookup(self, dataset: Dataset, root: Path, split: str, samples: Sequence[Sample],
                size: int) -> CacheEntry | None:
-        """The entry for these samples if it is built and current, else ``None``."""
+        """The entry for these samples if it is built, current and intact, else ``None``."""
         path = self._key(dataset, split, size, source_fingerprint(dataset, root, samples, size))
-        return _open(path)
+        entry = _inspect(path, verify=True)
+        return entry if entry is not None and entry.problem is None else None
 
     def get_or_build(
         self,
@@ -93,8 +108,10 @@ class ImageCache:
     ) -> CacheEntry:
         """Return the current entry for these samples, building it first if needed.
 
-        Concurrent callers on one host wait for a single build. Entries of the same split with an
-        older fingerprint are removed once the new one is in place.
+        Concurrent callers on one host wait for a single build. An entry is verified (see
+        :func:`verify_entry`) before it is returned; a damaged one is rebuilt, with one
+        ``RuntimeWarning`` that says what was wrong. Entries of the same split with an older
+        fingerprint are removed once the new one is in place.
 
         Raises:
             HpstudyError: If the cache folder cannot be written.
@@ -103,14 +120,18 @@ class ImageCache:
 
         fingerprint = source_fingerprint(dataset, root, samples, size)
         path = self._key(dataset, split, size, fingerprint)
-        entry = _open(path)
-        if entry is not None:
+        entry = _inspect(path, verify=True)
+        if entry is not None and entry.problem is None:
             return entry
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(path) + ".lock"):
-                entry = _open(path)  # another process may have built it while we waited
-                if entry is None:
+                entry = _inspect(path, verify=True)  # another process may have built it meanwhile
+                if entry is None or entry.problem is not None:
+                    if entry is not None:
+                        warnings.warn(f"the image cache entry {path} is damaged ({entry.problem}); "
+                                      "rebuilding it", RuntimeWarning, stacklevel=2)
+                        shutil.rmtree(path)
                     entry = _build(dataset, root, split, samples, size, fingerprint, path,
                                    threads=threads, on_progress=on_progress)
                     _remove_stale(path, split, size)
@@ -121,14 +142,23 @@ class ImageCache:
             ) from None
         return entry
 
-    def entries(self) -> list[CacheEntry]:
-        """Every complete entry, by dataset and name."""
+    def entries(self, *, damaged: bool = False, verify: bool = False) -> list[CacheEntry]:
+        """Every complete entry, by dataset and name.
+
+        Args:
+            damaged: Include damaged entries (with their ``problem``); they are rebuilt when next
+                used.
+            verify: Also check every file against its checksum (reads every entry in full);
+                otherwise only sizes, shapes and ``meta.json`` are checked.
+        """
         if not self.root.is_dir():
             return []
         out = []
         for d in sorted(self.root.glob("*/*")):
-            entry = _open(d)
-            if entry is not None:
+            if not d.is_dir() or ".tmp-" in d.name:  # lock files, builds in progress
+                continue
+            entry = _inspect(d, verify=verify)
+            if entry is not None and (damaged or entry.problem is None):
                 out.append(entry)
         return out
 
@@ -142,14 +172,93 @@ class ImageCache:
         return freed
 
 
-def _open(path: Path) -> CacheEntry | None:
-    meta_path = path / "meta.json"
-    if not meta_path.is_file():
+def file_crc32(path: Path) -> str:
+    """CRC-32 of a file's bytes, read in 16 MiB chunks (1.5 to 3 GiB/s from the page cache)."""
+    crc = 0
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            crc = zlib.crc32(view[:n], crc)
+    return f"{crc:08x}"
+
+
+def verify_entry(entry: CacheEntry) -> str | None:
+    """Check an entry's files against the CRC-32s recorded when it was built; ``None`` when intact.
+
+    Each file is read once per process (the result is kept per path, inode, size and modification
+    time): the first use of an entry in a worker pays one sequential read of it, later trials and
+    opens pay nothing. Measured on this project's 2-core machine under load, for 3,000 images at
+    224 px (431 MiB): 0.3 s from the page cache, 0.5 to 1.1 s from disk; the cheap checks (meta,
+    header, sizes) take under a millisecond. Training memory-maps the same pages, so the read also
+    warms the page cache for it. The build records the checksums at the same cost, once.
+    """
+    for name in _FILES:
+        path = entry.path / name
+        key = _verified_key(path)
+        if key in _VERIFIED:
+            continue
+        if file_crc32(path) != entry.meta["crc32"].get(name):
+            return f"{name} does not match its checksum"
+        _VERIFIED.add(key)
+    return None
+
+
+def _verified_key(path: Path) -> tuple[str, int, int, int]:
+    st = path.stat()
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _inspect(path: Path, *, verify: bool) -> CacheEntry | None:
+    """The entry at ``path``, with its ``problem`` if it is damaged; ``None`` if there is none.
+
+    Without ``verify`` only ``meta.json``, the files' sizes and the ``.npy`` headers are read.
+    """
+    if not path.is_dir():
         return None
     try:
-        return CacheEntry(path, json.loads(meta_path.read_text()))
-    except (OSError, ValueError):
-        return None
+        meta = json.loads((path / "meta.json").read_text())
+    except FileNotFoundError:
+        return CacheEntry(path, {}, "meta.json is missing")
+    except (OSError, ValueError) as exc:
+        return CacheEntry(path, {}, f"meta.json is unreadable: {exc}")
+    if not isinstance(meta, dict):
+        return CacheEntry(path, {}, "meta.json is unreadable: not an object")
+    if (any(k not in meta for k in _META_KEYS) or not isinstance(meta["crc32"], dict)
+            or not all(isinstance(meta[k], int) for k in ("images", "channels", "size"))):
+        return CacheEntry(path, meta, "meta.json lacks fields (damaged, or built by an older "
+                                      "hpstudy)")
+    entry = CacheEntry(path, meta)
+    try:
+        problem = _check_files(entry)
+        if problem is None and verify:
+            problem = verify_entry(entry)
+    except FileNotFoundError as exc:
+        problem = f"{Path(exc.filename or 'a file').name} is missing"
+    except (OSError, ValueError) as exc:
+        problem = f"unreadable: {exc}"
+    return entry if problem is None else CacheEntry(path, meta, problem)
+
+
+def _check_files(entry: CacheEntry) -> str | None:
+    """Compare the files' headers and sizes with the shapes ``meta.json`` records."""
+    m = entry.meta
+    shape = (m["images"], m["channels"], m["size"], m["size"])
+    with open(entry.images_path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        header_shape, fortran, dtype = read_header(f)
+        expected = f.tell() + int(np.prod(shape))
+        actual = os.fstat(f.fileno()).st_size
+    if header_shape != shape or fortran or dtype != np.uint8:
+        return (f"images.npy holds {dtype} {header_shape}, meta.json says uint8 {shape}")
+    if actual != expected:
+        return f"images.npy has {actual:,} bytes, its shape needs {expected:,} (truncated?)"
+    ok = entry.ok()
+    if ok.shape != (m["images"],) or ok.dtype != np.bool_:
+        return f"ok.npy holds {ok.dtype} {ok.shape}, meta.json says {m['images']} images"
+    return None
 
 
 def _remove_stale(current: Path, split: str, size: int) -> None:
@@ -173,21 +282,50 @@ def _build(
     threads: int | None,
     on_progress: ProgressFn | None,
 ) -> CacheEntry:
-    from hpstudy.training._data import decode_rows, guess_channels, warn_damaged
+    from hpstudy.training._data import guess_channels, warn_damaged
 
     # Leftovers of a killed build of this entry (we hold the lock, so nobody is writing them).
     for tmp in path.parent.glob(path.name + ".tmp-*"):
         shutil.rmtree(tmp, ignore_errors=True)
     tmp = path.parent / f"{path.name}.tmp-{socket.gethostname()}-{os.getpid()}"
-    tmp.mkdir()
     start = time.perf_counter()
     n = len(samples)
     channels = guess_channels(dataset, root, samples)
-    images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                       shape=(n, channels, size, size))
+    shape = (n, channels, size, size)
+    tmp.mkdir()
+    meta, damaged = _write_entry(tmp, dataset, root, split, samples, shape, fingerprint,
+                                 threads=threads, on_progress=on_progress, start=start)
+    os.replace(tmp, path)  # atomic: the entry appears complete or not at all
+    entry = CacheEntry(path, meta)
+    for name in _FILES:  # just checksummed while writing: no need to read it again here
+        _VERIFIED.add(_verified_key(path / name))
+    if damaged:
+        warn_damaged(dataset.name, damaged, n)
+    return entry
+
+
+def _write_entry(
+    tmp: Path,
+    dataset: Dataset,
+    root: Path,
+    split: str,
+    samples: Sequence[Sample],
+    shape: tuple[int, int, int, int],
+    fingerprint: str,
+    *,
+    threads: int | None,
+    on_progress: ProgressFn | None,
+    start: float,
+) -> tuple[dict[str, Any], list[str]]:
+    """Decode into ``tmp`` and write the entry's files; returns its meta and the undecodable items."""
+    from hpstudy.training._data import decode_rows
+
+    n, channels, size, _ = shape
+    images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=shape)
     ok, damaged = decode_rows(dataset, root, samples, size, images, threads=threads,
                               on_progress=on_progress)
     images.flush()
+    del images
     np.save(tmp / "ok.npy", ok)
     meta = {
         "dataset": dataset.name,
@@ -202,9 +340,7 @@ def _build(
         "built_by": f"{socket.gethostname()}:{os.getpid()}",
         "build_s": round(time.perf_counter() - start, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "crc32": {name: file_crc32(tmp / name) for name in _FILES},
     }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, path)  # atomic: the entry appears complete or not at all
-    if damaged:
-        warn_damaged(dataset.name, damaged, n)
-    return CacheEntry(path, meta)
+    return meta, damaged

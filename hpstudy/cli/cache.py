@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hpstudy.cli._console import console, print_json, table
+from hpstudy.cli._console import console, print_json, table, warn
 from hpstudy.cli._options import cache_dir_option, data_root_option, json_option
 
 
@@ -49,30 +49,47 @@ def build(dataset: str, size: int | None, spec: str | None, data_root: str | Non
     for e in entries:
         m = e.meta
         console.print(f"{m['dataset']} {m['split']}: {m['images']} images at {m['size']} px, "
-                      f"{m['channels']} channel(s), {m['damaged']} damaged, {_mib(e.nbytes)} "
+                      f"{m['channels']} channel(s), {m['damaged']} undecodable, {_mib(e.nbytes)} "
                       f"in {e.path}")
 
 
 @command.command("info")
+@click.option("--verify", is_flag=True,
+              help="Also check every entry against its checksums (reads each in full).")
 @cache_dir_option
 @json_option
-def info(as_json: bool) -> None:
-    """List the cache's entries."""
+def info(verify: bool, as_json: bool) -> None:
+    """List the cache's entries, damaged ones included (they are rebuilt when next used)."""
     from hpstudy.cache import ImageCache
 
     cache = ImageCache()
-    entries = cache.entries()
+    entries = cache.entries(damaged=True, verify=verify)
+    described = [_describe(e, verify) for e in entries]
     if as_json:
-        print_json([{**e.meta, "path": str(e.path), "bytes": e.nbytes} for e in entries])
+        print_json(described)
         return
     if not entries:
         console.print(f"the image cache at {cache.root} is empty; fill it with `hpstudy cache build`")
         return
-    cols = ["dataset", "split", "size", "channels", "images", "damaged", "on disk", "built"]
-    rows = [[e.meta["dataset"], e.meta["split"], e.meta["size"], e.meta["channels"],
-             e.meta["images"], e.meta["damaged"], _mib(e.nbytes), e.meta["created"]]
-            for e in entries]
+    cols = ["dataset", "split", "size", "channels", "images", "undecodable", "on disk", "state"]
+    keys = ["dataset", "split", "size", "channels", "images", "damaged"]
+    rows = [[d.get(k) for k in keys] + [_mib(d["bytes"]), d["state"]] for d in described]
     console.print(table(str(cache.root), cols, rows))
+    for d in described:
+        if d["problem"] is not None:
+            warn(f"damaged entry {d['path']}: {d['problem']}; it is rebuilt when next needed "
+                 "(`hpstudy cache clear` removes it)")
+
+
+def _describe(entry, verified: bool) -> dict:  # noqa: ANN001 - CacheEntry
+    """The entry's meta, with what its folder name says where a damaged meta.json does not."""
+    split, size = (entry.path.name.split("-") + ["", ""])[:2]
+    size = size.removesuffix("px")
+    state = "damaged" if entry.problem is not None else "verified" if verified else "ok"
+    return {"dataset": entry.path.parent.name, "split": split,
+            "size": int(size) if size.isdigit() else None,
+            **entry.meta, "path": str(entry.path), "bytes": entry.nbytes, "state": state,
+            "problem": entry.problem}
 
 
 @command.command("clear")

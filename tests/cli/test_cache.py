@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ def _info(cache: str, capsys: pytest.CaptureFixture[str]) -> list[dict]:
 def test_cache_build_info_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cache = str(tmp_path / "cache")
     main(["cache", "build", "--dataset", "digits", "--cache-dir", cache])
-    assert "digits train: 1437 images at 32 px, 1 channel(s), 0 damaged" in capsys.readouterr().out
+    assert "digits train: 1437 images at 32 px, 1 channel(s), 0 undecodable" in capsys.readouterr().out
     first = _info(cache, capsys)
     assert sorted((e["split"], e["images"], e["size"]) for e in first) == [
         ("train", 1437, 32), ("valid", 360, 32)]
@@ -29,3 +30,40 @@ def test_cache_build_info_clear(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert {e["size"] for e in _info(cache, capsys)} == {16, 32}
     main(["cache", "clear", "--dataset", "digits", "--cache-dir", cache])
     assert _info(cache, capsys) == []
+
+
+def test_cache_info_shows_a_damaged_entry_and_build_rebuilds_it_with_one_warning(
+    tmp_path: Path, hpstudy_cli
+) -> None:  # noqa: ANN001
+    cache = str(tmp_path / "cache")
+    assert hpstudy_cli("cache", "build", "--dataset", "digits", "--cache-dir", cache).code == 0
+    train = next((tmp_path / "cache" / "images" / "digits").glob("train-*"))
+    images = train / "images.npy"
+    with open(images, "r+b") as f:  # pixels overwritten in place, same size
+        f.seek(-64, 2)
+        f.write(bytes(range(64)))
+    st = images.stat()
+    os.utime(images, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # written later than built
+
+    cheap = json.loads(hpstudy_cli("cache", "info", "--json", "--cache-dir", cache).out)
+    assert {e["split"]: e["state"] for e in cheap} == {"train": "ok", "valid": "ok"}
+    verified = hpstudy_cli("cache", "info", "--verify", "--json", "--cache-dir", cache)
+    states = {e["split"]: (e["state"], e["problem"]) for e in json.loads(verified.out)}
+    assert states == {"train": ("damaged", "images.npy does not match its checksum"),
+                      "valid": ("verified", None)}
+
+    with open(images, "r+b") as f:  # now truncated as well: found without reading the pixels
+        f.truncate(st.st_size - 1000)
+    shown = hpstudy_cli("cache", "info", "--cache-dir", cache)
+    assert "damaged" in shown.out
+    assert shown.err_lines == [f"warning: damaged entry {train}: images.npy has {st.st_size - 1000:,} "
+                               f"bytes, its shape needs {st.st_size:,} (truncated?); it is rebuilt "
+                               "when next needed (`hpstudy cache clear` removes it)"]
+
+    rebuilt = hpstudy_cli("cache", "build", "--dataset", "digits", "--cache-dir", cache)
+    assert rebuilt.code == 0
+    assert rebuilt.err_lines == [f"warning: the image cache entry {train} is damaged (images.npy "
+                                 f"has {st.st_size - 1000:,} bytes, its shape needs {st.st_size:,} "
+                                 "(truncated?)); rebuilding it"]
+    after = hpstudy_cli("cache", "info", "--verify", "--json", "--cache-dir", cache)
+    assert {e["state"] for e in json.loads(after.out)} == {"verified"}
