@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import subprocess
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,49 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.delenv("HPSTUDY_STORAGE", raising=False)
     monkeypatch.delenv("HPSTUDY_DATA", raising=False)
     monkeypatch.setenv("HPSTUDY_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+class SmallDisks:
+    """Small real filesystems (tmpfs) for full-disk tests; needs root (or CAP_SYS_ADMIN)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.mounted: list[Path] = []
+
+    def mount(self, size: str) -> Path:
+        """A new empty tmpfs of ``size`` (e.g. ``"1m"``); skips the test where mounting fails."""
+        d = self.base / f"disk{len(self.mounted)}"
+        d.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode})")
+        self.mounted.append(d)
+        return d
+
+    @staticmethod
+    def fill(folder: Path) -> Path:
+        """Fill the disk under ``folder`` with one file, to the last byte; returns the file."""
+        filler = folder / "filler"
+        with open(filler, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(bytes(4096))
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+        return filler
+
+    def unmount_all(self) -> None:
+        for d in self.mounted:
+            subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+@pytest.fixture
+def small_disks(tmp_path: Path) -> Iterator[SmallDisks]:
+    """Mount small tmpfs disks in the test (see :class:`SmallDisks`); unmounted afterwards."""
+    disks = SmallDisks(tmp_path)
+    yield disks
+    disks.unmount_all()
 
 
 @pytest.fixture

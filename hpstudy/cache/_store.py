@@ -4,7 +4,8 @@ A cache entry is a folder holding ``images.npy`` (``uint8``, ``N x C x H x W``, 
 ``ok.npy`` (which rows decoded) and ``meta.json`` (what was decoded, and a CRC-32 of each file). It
 is built in a temporary folder and renamed into place, under a file lock: processes on one host that
 need the same entry build it once together, and a build that is killed leaves only a temporary
-folder that is never read and is removed by the next build.
+folder that is never read and is removed by the next build. Every block of ``images.npy`` is
+allocated before decoding starts, so a full disk is an error at once, never a bus error later.
 
 An entry is checked before it is used: its files against the shapes in ``meta.json`` and the
 ``.npy`` header (a few ``stat`` and header reads), and once per process against its checksums (one
@@ -14,6 +15,7 @@ warning.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -114,7 +116,8 @@ class ImageCache:
         fingerprint are removed once the new one is in place.
 
         Raises:
-            HpstudyError: If the cache folder cannot be written.
+            HpstudyError: If the cache folder cannot be written (no permission, a full disk: the
+                message names the folder and how much space the entry needs) or read.
         """
         from filelock import FileLock
 
@@ -135,11 +138,10 @@ class ImageCache:
                     entry = _build(dataset, root, split, samples, size, fingerprint, path,
                                    threads=threads, on_progress=on_progress)
                     _remove_stale(path, split, size)
-        except PermissionError as exc:
-            raise HpstudyError(
-                f"cannot write the image cache at {self.root} ({exc}); pass --cache-dir or set "
-                f"{CACHE_ENV} to a writable folder"
-            ) from None
+        except HpstudyError:
+            raise
+        except OSError as exc:
+            raise _cache_error(path.parent, exc) from None
         return entry
 
     def entries(self, *, damaged: bool = False, verify: bool = False) -> list[CacheEntry]:
@@ -261,6 +263,60 @@ def _check_files(entry: CacheEntry) -> str | None:
     return None
 
 
+def _cache_error(where: Path, exc: OSError, need: int | None = None) -> HpstudyError:
+    """A one-line error for a failed read or write of the cache, saying what to do."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        existing = next((p for p in (where, *where.parents) if p.exists()), where)
+        free = shutil.disk_usage(existing).free
+        needs = f"this entry needs {_mib(need)}, " if need else ""
+        return HpstudyError(
+            f"no space left for the image cache at {where} ({needs}{_mib(free)} free on that "
+            "disk); free space there (`hpstudy cache clear` removes cached entries) or pass "
+            f"--cache-dir or set {CACHE_ENV} to a folder on a larger disk"
+        )
+    reason = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
+    if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        return HpstudyError(f"cannot write the image cache at {where} ({reason}); pass "
+                            f"--cache-dir or set {CACHE_ENV} to a writable folder")
+    return HpstudyError(f"cannot use the image cache at {where} ({reason}); check that disk, or "
+                        f"pass --cache-dir or set {CACHE_ENV} to a folder on another one")
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def _allocate(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A new ``.npy`` file of zeros, memory-mapped for writing, with every block allocated now.
+
+    ``numpy`` creates the file sparse, so a write through the memory map into a hole on a full disk
+    kills the process with SIGBUS; allocating up front turns that into an ``OSError`` (ENOSPC)
+    here, before any image is decoded.
+    """
+    images = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    if images.nbytes:
+        with open(path, "r+b") as f:
+            _reserve(f, images.offset, images.nbytes)
+    return images
+
+
+def _reserve(f: Any, offset: int, length: int) -> None:
+    fallocate = getattr(os, "posix_fallocate", None)
+    try:
+        if fallocate is None:
+            raise OSError(errno.EOPNOTSUPP, "posix_fallocate is not available")
+        fallocate(f.fileno(), offset, length)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    f.seek(offset)  # a filesystem without fallocate: write the zeros (a full disk fails the same)
+    zeros = bytes(min(length, _CHUNK))
+    while length > 0:
+        length -= f.write(zeros[:length])
+    f.flush()
+
+
 def _remove_stale(current: Path, split: str, size: int) -> None:
     """Drop older builds of the same split and size, and leftovers of killed builds."""
     prefix = f"{split}-{size}px-"
@@ -292,10 +348,16 @@ def _build(
     n = len(samples)
     channels = guess_channels(dataset, root, samples)
     shape = (n, channels, size, size)
-    tmp.mkdir()
-    meta, damaged = _write_entry(tmp, dataset, root, split, samples, shape, fingerprint,
-                                 threads=threads, on_progress=on_progress, start=start)
-    os.replace(tmp, path)  # atomic: the entry appears complete or not at all
+    try:
+        tmp.mkdir()
+        meta, damaged = _write_entry(tmp, dataset, root, split, samples, shape, fingerprint,
+                                     threads=threads, on_progress=on_progress, start=start)
+        os.replace(tmp, path)  # atomic: the entry appears complete or not at all
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-written entry behind
+        if isinstance(exc, OSError) and not isinstance(exc, HpstudyError):
+            raise _cache_error(path.parent, exc, need=int(np.prod(shape))) from None
+        raise
     entry = CacheEntry(path, meta)
     for name in _FILES:  # just checksummed while writing: no need to read it again here
         _VERIFIED.add(_verified_key(path / name))
@@ -321,7 +383,7 @@ def _write_entry(
     from hpstudy.training._data import decode_rows
 
     n, channels, size, _ = shape
-    images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=shape)
+    images = _allocate(tmp / "images.npy", shape)
     ok, damaged = decode_rows(dataset, root, samples, size, images, threads=threads,
                               on_progress=on_progress)
     images.flush()
