@@ -7,8 +7,10 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -194,7 +196,8 @@ def run_study(
             ``"reduce-overhead"`` (CUDA graphs) for small batches; ``None`` trains eagerly.
 
     Raises:
-        HpstudyError: For any user error, before the storage is touched.
+        HpstudyError: For any user error, before the storage is touched; for a full disk under
+            the storage or the image cache, also from a worker (which then stops the others).
         KeyboardInterrupt: On Ctrl-C, once the workers have stopped and released their trials.
     """
     from hpstudy.training import (
@@ -296,10 +299,11 @@ class _Pool:
         self.procs: dict[int, mp.process.BaseProcess] = {}
         self.pids: set[int] = set()
         self.restarts_left = len(slots) * max(1, config.max_attempts)
+        self.errors = self.ctx.SimpleQueue()  # user errors of workers (a full disk), see _worker_process
 
     def _start(self, slot: int) -> None:
         cfg = replace(self.config, gpu=self.slots[slot], worker_id=f"w{slot}")
-        p = self.ctx.Process(target=worker_main, args=(cfg, self.train_fn),
+        p = self.ctx.Process(target=_worker_process, args=(cfg, self.train_fn, self.errors),
                              name=f"hpstudy-worker-{slot}")
         p.start()
         self.procs[slot] = p
@@ -336,6 +340,10 @@ class _Pool:
         except KeyboardInterrupt:
             self.stop()
             raise
+        except HpstudyError:  # e.g. the storage's disk is full: stop, and say so in one line
+            with contextlib.suppress(HpstudyError):
+                self.stop()
+            raise
 
     def _replace_dead(self) -> bool:
         """Restart workers that are gone while work is left. Returns whether to keep watching.
@@ -350,6 +358,8 @@ class _Pool:
         dead = [s for s, p in self.procs.items() if not p.is_alive()]
         if not dead:
             return True
+        if any(self.procs[s].exitcode == _USER_ERROR_EXIT for s in dead) and not self.errors.empty():
+            raise self.errors.get()
         if not pending(self.ref):
             return len(dead) < len(self.procs)
         waiting = self.ref.study._storage.get_all_trials(
@@ -393,6 +403,27 @@ class _Pool:
 
 
 _STOP_GRACE_S = 10.0
+_USER_ERROR_EXIT = 2
+
+
+def _worker_process(config: WorkerConfig, train_fn: TrainFn, errors: Any) -> None:
+    """Process target of a local worker (:func:`worker_main`).
+
+    Warnings print as one line. A user error (a full disk under the storage or the image cache) is
+    handed to the coordinator through ``errors`` and ends the process with exit code 2, instead of
+    a traceback from every worker and every replacement.
+    """
+    warnings.showwarning = _one_line_warning
+    try:
+        worker_main(config, train_fn)
+    except HpstudyError as exc:
+        errors.put(exc)
+        sys.exit(_USER_ERROR_EXIT)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +29,8 @@ __all__ = [
 DEFAULT_STORAGE = "sqlite:///hpstudy.db"
 STORAGE_ENV = "HPSTUDY_STORAGE"
 _SQLITE_BUSY_TIMEOUT_S = 120
+#: Below this much free space, SQLite's "database or disk is full" means the storage's own disk.
+_FULL_BELOW = 64 * 2**20
 #: Dialects hpstudy supports, with the extra that installs a driver and the URL scheme it serves.
 _DIALECTS = {
     "sqlite": None,
@@ -114,6 +118,46 @@ def _driver_hint(url: str, backend: str) -> str:
     if make_url(url).drivername == scheme:
         return f'install it with pip install "hpstudy[{extra}]"'
     return f'install it, or pip install "hpstudy[{extra}]" and use a {scheme}:// URL'
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """Whether SQLite (or the OS under it) failed because the disk is full."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.Error) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        or "database or disk is full" in str(exc)
+    )
+
+
+def _disk_full_error(path: Path) -> StorageError:
+    """What to do when SQLite reports ``SQLITE_FULL`` for the storage at ``path``."""
+    free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
+    if free < _FULL_BELOW:
+        return StorageError(
+            f"no space left for the storage {path}: its disk has {free / 2**20:,.1f} MiB free; "
+            "free space there, or move the file to a larger disk and pass --storage "
+            "sqlite:///<new path>; what is already stored is intact"
+        )
+    return StorageError(
+        f"SQLite found no space to write the storage {path} (database or disk is full) although "
+        f"its disk has {free / 2**20:,.1f} MiB free; free space in SQLite's temporary folder "
+        "($SQLITE_TMPDIR, else $TMPDIR, /var/tmp or /tmp); what is already stored is intact"
+    )
+
+
+def _name_full_disk(engine, path: Path) -> None:  # noqa: ANN001 - a sqlalchemy Engine
+    """Turn SQLite's "database or disk is full" into a :class:`StorageError` naming the file.
+
+    Without this, Optuna reports the failed commit as "invalid data in the commit, e.g. exceeding
+    max length". The transaction is rolled back, so nothing committed before is lost.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "handle_error")
+    def _full(context) -> None:  # noqa: ANN001 - sqlalchemy ExceptionContext
+        if _is_disk_full(context.original_exception):
+            raise _disk_full_error(path)
 
 
 def _lock_path(key: str) -> Path:
@@ -234,7 +278,8 @@ def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.R
 
     Raises:
         StorageError: If the URL is malformed or of a dialect hpstudy does not support, its driver
-            is missing, or the server is unreachable.
+            is missing, the server is unreachable, or an SQLite file's disk is full (also raised
+            by any later write to the returned storage).
     """
     import optuna
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -264,6 +309,7 @@ def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.R
                 _prepare_sqlite(path)
                 storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
             _immediate_transactions(storage.engine)
+            _name_full_disk(storage.engine, path)
         else:
             if not create:
                 _require_tables(url)
@@ -273,6 +319,8 @@ def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.R
         raise StorageError(f"the database driver for {redact(url)} is not installed ({exc}); "
                            + _driver_hint(url, backend)) from None
     except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        if path is not None and _is_disk_full(getattr(exc, "orig", None) or exc):
+            raise _disk_full_error(path) from None
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         reason = _scrub(reason, url)
         raise StorageError(
