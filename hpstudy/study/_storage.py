@@ -16,6 +16,7 @@ from hpstudy.errors import StorageError
 __all__ = [
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
+    "describe_error",
     "open_storage",
     "redact",
     "rdb_of",
@@ -66,6 +67,15 @@ def _scrub(text: str, url: str) -> str:
         if password:
             text = text.replace(str(password), "***")
     return text
+
+
+def describe_error(exc: BaseException, url: str) -> str:
+    """One line for a storage error: its root cause (not Optuna's generic wrapper), no password."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    cause = getattr(exc, "orig", None) or exc
+    text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return _scrub(text, url)
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -239,10 +249,8 @@ def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.R
             'install it with pip install "hpstudy[postgres]" or "hpstudy[mysql]"'
         ) from None
     except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        reason = _scrub(reason, url)
         raise StorageError(
-            f"cannot open storage {redact(url)}: {reason}; check the URL, that the server is "
-            "running and reachable, and the credentials"
+            f"cannot open storage {redact(url)}: {describe_error(exc, url)}; check the URL, that "
+            "the server is running and reachable, and the credentials"
         ) from None
     return storage
