@@ -25,11 +25,12 @@ from hpstudy.study import HeartbeatSettings, open_storage
 from hpstudy.study._heartbeat import Heartbeat, overdue_trial_ids
 from hpstudy.study._liveness import is_alive, process_token
 from hpstudy.study._standin import prepare_standin_study
-from hpstudy.study._study import claim_next, fail_stale, load_study
+from hpstudy.study._study import claim_next, ensure_queued, fail_stale, finish, load_study
 
 HEARTBEAT = HeartbeatSettings(interval_s=1, grace_s=4)
 STUDY = "smoke:digits"
 GRID = 26
+SLOW = "wd=0@0.2"
 
 _WORKER = textwrap.dedent(
     """
@@ -37,15 +38,17 @@ _WORKER = textwrap.dedent(
     from hpstudy.study._standin import standin_train
     from hpstudy.study._worker import WorkerConfig, worker_main
 
+    slow = tuple(sys.argv[3].split(",")) if sys.argv[3] else ()
     worker_main(WorkerConfig(sys.argv[1], "smoke:digits", poll_s=0.3),
-                standin_train(float(sys.argv[2]), epochs=8))
+                standin_train(float(sys.argv[2]), epochs=8, slow_first=slow, slow_s=4.0))
     """
 )
 
 
-def _start_worker(url: str, sleep_s: float, log: Path) -> subprocess.Popen:
+def _start_worker(url: str, sleep_s: float, slow: tuple[str, ...], log: Path) -> subprocess.Popen:
     with log.open("w") as err:
-        return subprocess.Popen([sys.executable, "-c", _WORKER, url, str(sleep_s)], stderr=err)
+        return subprocess.Popen([sys.executable, "-c", _WORKER, url, str(sleep_s), ",".join(slow)],
+                                stderr=err)
 
 
 def _ref(url: str):  # noqa: ANN202 - StudyRef
@@ -115,7 +118,7 @@ def test_live_worker_with_overdue_heartbeat_is_not_stale_but_a_dead_one_is(
 ) -> None:
     prepare_standin_study(storage_url, heartbeat=HEARTBEAT)
     ref = _ref(storage_url)
-    stopped, killed = (_start_worker(storage_url, 3.0, tmp_path / f"w{i}.log") for i in (0, 1))
+    stopped, killed = (_start_worker(storage_url, 3.0, (), tmp_path / f"w{i}.log") for i in (0, 1))
     try:
         running = _wait_for("both workers to train", lambda: (
             r if {stopped.pid, killed.pid} <= (r := _running(ref)).keys() else None))
@@ -142,6 +145,45 @@ def test_live_worker_with_overdue_heartbeat_is_not_stale_but_a_dead_one_is(
                 os.kill(proc.pid, signal.SIGCONT)
                 proc.kill()
             proc.wait()
+
+
+def test_trial_failed_as_stale_under_a_live_worker_is_dropped_and_runs_again(
+    storage_url: str, tmp_path: Path
+) -> None:
+    prepare_standin_study(storage_url, heartbeat=HEARTBEAT)
+    ref = _ref(storage_url)
+    log = tmp_path / "worker.log"
+    worker = _start_worker(storage_url, 0.05, (SLOW,), log)
+    try:
+        trial = _wait_for(f"the worker to train {SLOW}", lambda: next(
+            (t for t in _running(ref).values() if t.user_attrs["grid_point"] == SLOW), None))
+        _stop(worker, storage_url)
+        _wait_for("its heartbeat to be overdue", lambda: trial._trial_id in overdue_trial_ids(
+            ref.study, HEARTBEAT.interval_s, HEARTBEAT.grace_s))
+        # What a process on another host does, which sees the heartbeat overdue and cannot check
+        # the worker's process: fail the trial and re-enqueue its point.
+        assert finish(ref, trial._trial_id, TrialState.FAIL)
+        assert ensure_queued(ref, keys={SLOW}) == 1
+        os.kill(worker.pid, signal.SIGCONT)
+        assert worker.wait(timeout=120) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+    trials = ref.study.get_trials(deepcopy=False)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == GRID
+    assert len({t.user_attrs["grid_point"] for t in trials if t.state.name == "COMPLETE"}) == GRID
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    slow = sorted((t.user_attrs["attempt"], t.state.name, t.value) for t in trials
+                  if t.user_attrs["grid_point"] == SLOW)
+    assert [s[:2] for s in slow] == [(1, "FAIL"), (2, "COMPLETE")]
+    assert slow[0][2] is None  # the stale attempt's result was dropped
+    stderr = log.read_text()
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if "failed as stale" in line]
+    assert lines == [f"trial {trial.number} ({SLOW}) was failed as stale by another process while "
+                     "it ran; its result is dropped and the point runs again"]
 
 
 @pytest.mark.parametrize(
