@@ -1,8 +1,8 @@
 """Storage-wide named locks that wait for a live holder, take over from a dead one, and say so.
 
-:func:`hpstudy.study.storage_lock` picks the mechanism (a file lock for SQLite, an advisory lock on
-PostgreSQL, ``GET_LOCK`` on MySQL/MariaDB); this module adds, on top of any of them, a record of
-who holds the lock and whether it still works:
+:func:`~hpstudy.study._storage.storage_lock` picks the mechanism (a file lock for SQLite, an
+advisory lock on PostgreSQL, ``GET_LOCK`` on MySQL/MariaDB); this module adds, on top of any of
+them, a record of who holds the lock and whether it still works:
 
 - **The holder records itself** next to the lock: host, pid, process start token (see
   :mod:`hpstudy.study._liveness`), what it does ("running the lr finder"), since when, and on a
