@@ -206,10 +206,12 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
             problems.append(f"lr_find.{key} must be an integer >= 1, got {value!r}")
         elif key == "loss" and value not in ("valid", "train"):
             problems.append(f"lr_find.loss must be \"valid\" or \"train\", got {value!r}")
-        elif key == "divergence" and (not _is(value, float) or value <= 1):
-            problems.append(f"lr_find.divergence must be a number > 1, got {value!r}")
-        elif key in ("start_lr", "end_lr") and (not _is(value, float) or value <= 0):
-            problems.append(f"lr_find.{key} must be a number > 0, got {value!r}")
+        elif key == "divergence" and (not _is(value, float) or not math.isfinite(value) or value <= 1):
+            problems.append(f"lr_find.divergence must be a finite number > 1, got {value!r}")
+        elif key in ("start_lr", "end_lr") and (
+            not _is(value, float) or not math.isfinite(value) or value <= 0
+        ):
+            problems.append(f"lr_find.{key} must be a finite number > 0, got {value!r}")
     if problems:
         raise SpecError(f"{source}: " + "; ".join(problems))
     settings = LrFindSettings(**lr_find)
@@ -234,6 +236,8 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
 
 
 def _range_problems(where: str, factor: str, value: float) -> list[str]:
+    if not math.isfinite(value):
+        return [f"{where} = {value} must be a finite number"]
     low, high, text = _FACTOR_RANGES[factor]
     ok = {
         "lr_mult": value > low,

@@ -45,10 +45,14 @@ def _train(
     epochs: int,
     fail_first: tuple[str, ...],
     fail_always: tuple[str, ...],
+    slow_first: tuple[str, ...],
+    slow_s: float,
 ) -> float:
     attempt = int(trial.user_attrs.get(ATTR_ATTEMPT, 1))
     if point.key in fail_always or (point.key in fail_first and attempt == 1):
         raise StandinError(f"stand-in failure of {point.key} on attempt {attempt}")
+    if point.key in slow_first and attempt == 1:
+        sleep_s = slow_s
     value = _metric(point.key)
     for epoch in range(epochs):
         time.sleep(sleep_s / epochs)
@@ -62,6 +66,8 @@ def standin_train(
     epochs: int = 1,
     fail_first: tuple[str, ...] = (),
     fail_always: tuple[str, ...] = (),
+    slow_first: tuple[str, ...] = (),
+    slow_s: float = 3.0,
 ) -> TrainFn:
     """A training step that sleeps ``sleep_s`` and returns a fixed metric per grid point.
 
@@ -70,10 +76,12 @@ def standin_train(
         epochs: Intermediate values reported (one per ``sleep_s / epochs``).
         fail_first: Grid point keys (``"wd=0@0.2"``) whose first attempt raises.
         fail_always: Grid point keys whose every attempt raises.
+        slow_first: Grid point keys whose first attempt takes ``slow_s`` seconds.
+        slow_s: Seconds the first attempt of a ``slow_first`` point takes.
     """
     return functools.partial(
         _train, sleep_s=sleep_s, epochs=epochs, fail_first=tuple(fail_first),
-        fail_always=tuple(fail_always),
+        fail_always=tuple(fail_always), slow_first=tuple(slow_first), slow_s=slow_s,
     )
 
 

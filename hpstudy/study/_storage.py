@@ -18,6 +18,7 @@ from hpstudy.errors import StorageError
 __all__ = [
     "DEFAULT_STORAGE",
     "STORAGE_ENV",
+    "describe_error",
     "open_storage",
     "redact",
     "rdb_of",
@@ -77,6 +78,15 @@ def _scrub(text: str, url: str) -> str:
         if password:
             text = text.replace(str(password), "***")
     return text
+
+
+def describe_error(exc: BaseException, url: str) -> str:
+    """One line for a storage error: its root cause (not Optuna's generic wrapper), no password."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    cause = getattr(exc, "orig", None) or exc
+    text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return _scrub(text, url)
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -166,56 +176,42 @@ def _lock_path(key: str) -> Path:
     return d / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock")
 
 
+_DOING = {
+    "create-tables": "creating the tables",
+    "study": "creating the study",
+    "queue": "filling the queue",
+    "lr-find": "running the lr finder",
+}
+
+
 @contextlib.contextmanager
-def storage_lock(url: str, name: str, timeout_s: float = 600.0) -> Iterator[None]:
+def storage_lock(
+    url: str, name: str, timeout_s: float = 600.0, *, doing: str | None = None
+) -> Iterator[None]:
     """Hold a lock named ``name`` across every process that uses the storage at ``url``.
 
     SQLite (one host) uses a file lock; PostgreSQL an advisory lock; MySQL/MariaDB ``GET_LOCK``.
-    Used to create a study and fill its queue exactly once when several processes start together.
+    Used to create a study, run its lr finder and fill its queue exactly once when several
+    processes start together. A waiter waits as long as the holder is alive and making progress,
+    saying once whom it waits for; it takes over from a holder that died; see
+    :mod:`hpstudy.study._locks` for how each is told.
+
+    Args:
+        url: The storage URL.
+        name: The lock's name, e.g. ``lr-find:smoke:digits``.
+        timeout_s: Give up after this long in a row without a sign of life from the holder.
+        doing: What the holder does, shown to waiters (default: from the name's prefix).
+
+    Raises:
+        StorageError: When the holder showed no sign of life for ``timeout_s``; the message says
+            who holds the lock and how to free it.
     """
+    from hpstudy.study._locks import db_lock, file_lock, hold
+
     path = _sqlite_path(url)
-    if path is not None:
-        from filelock import FileLock, Timeout
-
-        try:
-            with FileLock(str(_lock_path(f"{path}|{name}")), timeout=timeout_s):
-                yield
-        except Timeout:
-            raise StorageError(f"timed out after {timeout_s:.0f} s waiting for lock {name!r}") from None
-        return
-
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-    backend = engine.url.get_backend_name()
-    try:
-        with engine.connect() as conn:
-            if backend == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                release = sa.text("SELECT pg_advisory_unlock(:k)")
-                params: dict[str, object] = {"k": key}
-            elif backend in ("mysql", "mariadb"):
-                lock_name = f"hpstudy:{hashlib.sha256(name.encode()).hexdigest()[:48]}"
-                got = conn.execute(
-                    sa.text("SELECT GET_LOCK(:n, :t)"), {"n": lock_name, "t": int(timeout_s)}
-                ).scalar()
-                if got != 1:
-                    raise StorageError(f"timed out waiting for lock {name!r} on {redact(url)}")
-                release = sa.text("SELECT RELEASE_LOCK(:n)")
-                params = {"n": lock_name}
-            else:
-                raise StorageError(
-                    f"storage backend {backend!r} is not supported; use sqlite, postgresql or mysql"
-                )
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(release, params)
-                conn.commit()
-    finally:
-        engine.dispose()
+    lock = file_lock(_lock_path(f"{path}|{name}")) if path is not None else db_lock(url, name)
+    with hold(lock, name, doing or _DOING.get(name.split(":", 1)[0], f"holding {name}"), timeout_s):
+        yield
 
 
 def _prepare_sqlite(path: Path) -> None:
@@ -321,10 +317,8 @@ def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.R
     except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
         if path is not None and _is_disk_full(getattr(exc, "orig", None) or exc):
             raise _disk_full_error(path) from None
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        reason = _scrub(reason, url)
         raise StorageError(
-            f"cannot open storage {redact(url)}: {reason}; check the URL, that the server is "
-            "running and reachable, and the credentials"
+            f"cannot open storage {redact(url)}: {describe_error(exc, url)}; check the URL, that "
+            "the server is running and reachable, and the credentials"
         ) from None
     return storage

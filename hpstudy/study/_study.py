@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from hpstudy.errors import StudyMismatchError, UnknownStudyError
 from hpstudy.study._grid import GridPoint, grid, point_key, search_space
-from hpstudy.study._heartbeat import ATTR_HEARTBEAT, HeartbeatSettings, stale_trial_ids
+from hpstudy.study._heartbeat import ATTR_HEARTBEAT, ATTR_PROC, HeartbeatSettings, stale_trial_ids
+from hpstudy.study._liveness import process_token
 from hpstudy.study._spec import StudySpec
 from hpstudy.study._storage import storage_lock, storage_url_of
 
@@ -251,7 +252,9 @@ def claim_next(ref: StudyRef, *, owner: dict[str, Any], rng: random.Random) -> o
 
     Args:
         ref: The study.
-        owner: User attributes that say who runs the trial (host, pid, worker, device).
+        owner: User attributes that say who runs the trial (host, pid, worker, device); the start
+            token of this process is added (``proc``), so a live worker is never taken for a dead
+            one on its host (see :mod:`hpstudy.study._liveness`).
         rng: This worker's random generator.
     """
     import optuna
@@ -274,7 +277,7 @@ def claim_next(ref: StudyRef, *, owner: dict[str, Any], rng: random.Random) -> o
         except (UpdateFinishedTrialError, StorageInternalError):
             continue  # taken and finished meanwhile, or a write conflict: try the next one
         trial = optuna.Trial(study, t._trial_id)
-        for key, value in owner.items():
+        for key, value in {**owner, ATTR_PROC: process_token()}.items():
             trial.set_user_attr(key, value)
         return trial
     return None

@@ -163,53 +163,85 @@ def _owner(config: WorkerConfig) -> dict[str, Any]:
 
 
 def _record_failure(ref: StudyRef, trial: optuna.Trial, exc: BaseException) -> None:
-    from optuna.trial import TrialState
-
-    trial.set_user_attr(ATTR_ERROR, f"{type(exc).__name__}: {exc}"[:2000])
-    trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-    if finish(ref, trial._trial_id, TrialState.FAIL):
-        ensure_queued(ref, keys={trial.user_attrs[ATTR_POINT]})
+    _record_end(ref, trial, {ATTR_ERROR: f"{type(exc).__name__}: {exc}"[:2000],
+                             "traceback": traceback.format_exc()[-4000:]})
 
 
 def _record_interrupt(ref: StudyRef, trial: optuna.Trial) -> None:
+    _record_end(ref, trial, {ATTR_INTERRUPTED: True, ATTR_ERROR: "interrupted"})
+
+
+def _record_end(ref: StudyRef, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """Store ``attrs``, fail the trial and re-enqueue its point, unless it is already finished.
+
+    A trial failed as stale by another process while this worker still ran it is finished: its
+    failure is already recorded, and its point re-enqueued, by that process.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    trial.set_user_attr(ATTR_INTERRUPTED, True)
-    trial.set_user_attr(ATTR_ERROR, "interrupted")
+    try:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+    except UpdateFinishedTrialError:
+        return
     if finish(ref, trial._trial_id, TrialState.FAIL):
         ensure_queued(ref, keys={trial.user_attrs[ATTR_POINT]})
+
+
+def _taken_away(ref: StudyRef, trial: optuna.Trial, exc: BaseException) -> bool:
+    """Whether ``exc`` only says that the trial was finished by another process (failed as stale)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    if isinstance(exc, UpdateFinishedTrialError):
+        return True
+    try:  # a training loop may wrap the error of its callback
+        return ref.study._storage.get_trial(trial._trial_id).state.is_finished()
+    except Exception:  # noqa: BLE001 - the storage is unreachable: record the failure as usual
+        return False
+
+
+def _dropped(trial: optuna.Trial, point: GridPoint) -> bool:
+    _log.warning("trial %d (%s) was failed as stale by another process while it ran; its result "
+                 "is dropped and the point runs again", trial.number, point.key)
+    return False
 
 
 def _run_one(
     ref: StudyRef, trial: optuna.Trial, config: WorkerConfig, train_fn: TrainFn,
     heartbeat: HeartbeatSettings,
 ) -> bool:
-    """Train one claimed trial and record its outcome. Returns whether it completed."""
+    """Train one claimed trial and record its outcome. Returns whether it completed.
+
+    A trial failed as stale by another process while it trains (its heartbeat looked overdue from
+    another host) is noticed at its next write, e.g. the per-epoch report: the worker stops it with
+    one log line and goes on; that process has already recorded the failure and re-enqueued it.
+    """
     from optuna.trial import TrialState
 
     variant = trial.suggest_categorical("variant", [p.variant.name for p in ref.points])
     fraction = trial.suggest_categorical("fraction", sorted(ref.spec.fractions))
     point = point_of(ref, variant, fraction)
     started = time.time()
-    with Heartbeat(ref.study._storage, trial._trial_id, heartbeat):
+    with Heartbeat(ref.study._storage, trial._trial_id, heartbeat, trial.number):
         try:
             with _interruptible():
                 value = float(train_fn(ref, trial, point, config))
             if not math.isfinite(value):
                 raise FloatingPointError(f"the metric is {value} (the loss diverged)")
+            trial.set_user_attr("trial_wall_s", round(time.time() - started, 3))
         except KeyboardInterrupt:
             _record_interrupt(ref, trial)
             raise
         except Exception as exc:  # a failed trial must not stop the study
+            if _taken_away(ref, trial, exc):
+                return _dropped(trial, point)
             _log.warning("trial %d (%s, attempt %s) failed: %s", trial.number, point.key,
                          trial.user_attrs.get(ATTR_ATTEMPT, 1), exc)
             _record_failure(ref, trial, exc)
             return False
-        trial.set_user_attr("trial_wall_s", round(time.time() - started, 3))
         if not finish(ref, trial._trial_id, TrialState.COMPLETE, value):
-            _log.warning("trial %d (%s) was failed as stale while it ran; its result is dropped",
-                         trial.number, point.key)
-            return False
+            return _dropped(trial, point)
     return True
 
 

@@ -63,6 +63,10 @@ def test_spec_loads_from_a_path(tmp_path: Path) -> None:
         (lambda d: d.update(fractions=[0.2, 1.5]), "1.5 must be a number in (0, 1]"),
         (lambda d: d.pop("arch"), "missing key 'arch'"),
         (lambda d: d["lr_find"].update(num_it=2), "lr_find.num_it must be an integer >= 5"),
+        (lambda d: d["factors"].update(lr_mult=[float("inf")]),
+         "factors.lr_mult = inf must be a finite number"),
+        (lambda d: d["baseline"].update(wd=float("nan")), "baseline.wd = nan must be a finite number"),
+        (lambda d: d["lr_find"].update(end_lr=float("inf")), "lr_find.end_lr must be a finite number > 0"),
     ],
 )
 def test_bad_specs_get_one_clear_error(mutate, expected: str) -> None:
