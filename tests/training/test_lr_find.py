@@ -277,7 +277,7 @@ def test_spec_validates_the_finder_settings() -> None:
     with pytest.raises(SpecError) as info:
         parse_spec(data, name="smoke")
     for problem in ('lr_find.loss must be "valid" or "train"', "lr_find.valid_images must be",
-                    "lr_find.repeats must be", "lr_find.divergence must be a number > 1"):
+                    "lr_find.repeats must be", "lr_find.divergence must be a finite number > 1"):
         assert problem in str(info.value)
     data["lr_find"] = {"loss": "train", "valid_images": 512, "repeats": 3, "divergence": 3.0}
     assert parse_spec(data, name="smoke").lr_find == LrFindSettings(
