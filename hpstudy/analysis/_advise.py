@@ -83,10 +83,12 @@ def _lr_advice(lr_find: float, group: str, threshold: float,
     lr_choice = next((c for c in table.get(group, []) if c.factor == "lr_mult"), None)
     if lr_choice is not None:
         wanted = 1.0 if group == "near" else 0.1
-        verdict = "agrees" if abs(lr_choice.best - wanted) <= 1e-9 * wanted else "disagrees"
-        confidence += (f"; storage ({verdict}): best lr_mult in group {group} is "
-                       f"{lr_choice.best:g} ({lr_choice.mean_gain:+.1f}%) over "
-                       f"{lr_choice.datasets} dataset(s)")
+        if lr_choice.is_baseline and lr_choice.top not in (None, lr_choice.baseline):
+            verdict = "cannot tell"  # no multiplier beat the baseline beyond the noise
+        else:
+            verdict = "agrees" if abs(lr_choice.best - wanted) <= 1e-9 * wanted else "disagrees"
+        confidence += (f"; storage ({verdict}): lr_mult={lr_choice.best:g} in group {group}, "
+                       f"{lr_choice.evidence}")
     return Advice("lr", value, rule, confidence, n)
 
 
@@ -126,11 +128,14 @@ def advise(
             advice.append(Advice(factor, value, f"published: {why}", PUBLISHED_CONFIDENCE, 7))
             continue
         where = f"group {group}" if scope == group else "all groups (none in this group)"
-        rule = (f"storage, {where}: best of {', '.join(f'{v:g}' for v in choice.gains)} "
-                f"with mean gain {choice.mean_gain:+.2f}% over the baseline"
-                + (" (baseline kept: nothing beat it)" if choice.is_baseline else ""))
-        advice.append(Advice(factor, choice.best, rule,
-                             f"storage: {choice.datasets} dataset(s), {choice.points} result(s)",
+        tried = ", ".join(f"{v:g}" for v in choice.gains)
+        if choice.is_baseline:
+            rule = (f"storage, {where}: baseline kept; no value of {tried} gained significantly "
+                    "over it (95% interval above 0)")
+        else:
+            rule = (f"storage, {where}: of {tried}, the largest significant gain over the "
+                    "baseline")
+        advice.append(Advice(factor, choice.best, rule, f"storage: {choice.evidence}",
                              choice.datasets))
     return Recommendation(dataset, lr_find, lr_find_source, proximity, group, threshold, advice,
                           proximity_detail or {})

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpstudy.errors import HpstudyError
+
+if TYPE_CHECKING:
+    from hpstudy.evidence import Comparison
 
 __all__ = ["StudyResult", "collect"]
 
@@ -14,11 +18,14 @@ __all__ = ["StudyResult", "collect"]
 class StudyResult:
     """What the analyses need of one study.
 
-    ``changes`` maps ``(variant, fraction)`` to the % change of the validation metric against the
-    baseline of that fraction, for complete grid points only (a missing key is a missing result,
-    never a guess). ``settings`` maps each variant to its ``(factor, value)`` (``(None, None)`` for
-    the baseline). ``curves`` holds each complete trial's per-epoch records. ``proximity`` is the
-    stored proximity attribute, or ``None`` when the dataset was never measured.
+    ``changes`` maps ``(variant, fraction)`` to the mean % change of the validation metric against
+    the baseline of that fraction over the complete replicate pairs (a missing key is a missing
+    result, never a guess); ``comparisons`` holds the same change with its confidence interval
+    (:class:`~hpstudy.evidence.Comparison`). ``values`` is the mean metric over the complete
+    replicates; ``replicates`` the spec's number of replicates per point. ``settings`` maps each
+    variant to its ``(factor, value)`` (``(None, None)`` for the baseline). ``curves`` holds the
+    per-epoch records of each point's lowest complete replicate. ``proximity`` is the stored
+    proximity attribute, or ``None`` when the dataset was never measured.
     """
 
     name: str
@@ -30,12 +37,14 @@ class StudyResult:
     settings: dict[str, tuple[str | None, float | None]]
     baseline: dict[str, float]
     changes: dict[tuple[str, float], float]
+    comparisons: dict[tuple[str, float], Comparison]
     values: dict[tuple[str, float], float]
     curves: dict[tuple[str, float], list[dict[str, Any]]]
     lr_find: dict[float, float]
     complete: int
     grid_size: int
     proximity: dict[str, Any] | None = field(default=None)
+    replicates: int = 1
 
     @property
     def finished(self) -> bool:
@@ -43,28 +52,28 @@ class StudyResult:
 
 
 def _read(storage: Any, name: str) -> StudyResult:
-    from optuna.trial import TrialState
-
     from hpstudy.proximity import PROXIMITY_ATTR
-    from hpstudy.study import load_study, summarize, variants
-    from hpstudy.study._report import status_of
-    from hpstudy.study._study import ATTR_POINT, lr_find_key
+    from hpstudy.study import BASELINE, load_study, summarize, variants
+    from hpstudy.study._report import complete_trials, status_of
+    from hpstudy.study._study import lr_find_key
 
     ref = load_study(storage, name)
     status = status_of(ref.study)
     changes: dict[tuple[str, float], float] = {}
+    comparisons: dict[tuple[str, float], Comparison] = {}
     values: dict[tuple[str, float], float] = {}
     for row in summarize(ref):
         if row.metric is not None:
             values[(row.variant, row.fraction)] = row.metric
-        if row.change_pct is not None:
-            changes[(row.variant, row.fraction)] = row.change_pct
-    by_key = {p.key: (p.variant.name, p.fraction) for p in ref.points}
+        if row.variant == BASELINE and row.metric is not None:
+            changes[(row.variant, row.fraction)] = 0.0  # the reference itself, no interval
+        elif row.comparison is not None and math.isfinite(row.comparison.mean_pct):
+            changes[(row.variant, row.fraction)] = row.comparison.mean_pct
+            comparisons[(row.variant, row.fraction)] = row.comparison
     curves: dict[tuple[str, float], list[dict[str, Any]]] = {}
-    for t in ref.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        point = by_key.get(t.user_attrs.get(ATTR_POINT, ""))
-        if point is not None and point not in curves:
-            curves[point] = list(t.user_attrs.get("epochs", []))
+    for (variant, fraction, _replicate), t in sorted(complete_trials(ref).items()):
+        if (variant, fraction) not in curves:  # the lowest complete replicate's curve
+            curves[(variant, fraction)] = list(t.user_attrs.get("epochs", []))
     attrs = ref.study.user_attrs
     lr_find = {
         f: float(attrs[lr_find_key(f)]["lr"]) for f in ref.spec.fractions if lr_find_key(f) in attrs
@@ -80,12 +89,14 @@ def _read(storage: Any, name: str) -> StudyResult:
         settings={v.name: (v.factor, v.value) for v in vs},
         baseline=dict(ref.spec.baseline),
         changes=changes,
+        comparisons=comparisons,
         values=values,
         curves=curves,
         lr_find=lr_find,
         complete=status.complete,
         grid_size=status.grid_size,
         proximity=attrs.get(PROXIMITY_ATTR),
+        replicates=ref.spec.replicates,
     )
 
 

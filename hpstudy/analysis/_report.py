@@ -75,12 +75,23 @@ def _group_rows(rep: Report) -> list[list[Any]]:
     return rows
 
 
+def _interval(low: float, high: float) -> str:
+    return f"[{low:+.1f}, {high:+.1f}]" if math.isfinite(low) and math.isfinite(high) else "n/a"
+
+
 def _choice_rows(rep: Report) -> list[list[Any]]:
     rows = []
     for group, choices in rep.table.items():
         for c in choices:
-            rows.append([group, c.factor, f"{c.best:g}" + (" (baseline)" if c.is_baseline else ""),
-                         _fmt(c.mean_gain), c.datasets, c.points])
+            shown = c.best if not c.is_baseline or c.top is None else c.top
+            low, high = (c.ci_low, c.ci_high) if not c.is_baseline else c.intervals.get(
+                shown, (math.nan, math.nan))
+            gain = c.mean_gain if not c.is_baseline else c.gains.get(shown, math.nan)
+            rows.append([group, c.factor,
+                         f"{c.best:g}" + (" (baseline)" if c.is_baseline else ""),
+                         f"{shown:g}", _fmt(gain), _interval(low, high),
+                         "yes" if not c.is_baseline else "no", c.replicates, c.datasets,
+                         c.points])
     return rows
 
 
@@ -93,7 +104,8 @@ def _write_csv(path: Path, columns: list[str], rows: list[list[Any]]) -> Path:
 
 
 _GROUP_COLS = ["study", "dataset", "proximity", "proximity group", "cluster"]
-_CHOICE_COLS = ["group", "factor", "best value", "mean % gain", "datasets", "points"]
+_CHOICE_COLS = ["group", "factor", "recommended", "best tried", "mean % gain", "95% CI",
+                "significant", "replicates", "datasets", "points"]
 
 
 def _markdown(rep: Report, stamp: str) -> str:
@@ -109,6 +121,9 @@ def _markdown(rep: Report, stamp: str) -> str:
         "\n".join(f"- {m}" for m in rep.missing) if rep.missing else "None: every study is "
         "finished and every dataset has a proximity.",
         "## Heatmap: % improvement over each dataset's baseline",
+        "Mean % change over the replicate pairs with its 95 % confidence interval (paired "
+        "bootstrap over validation images and seed pairs). Coloured cells marked * are "
+        "significant (the interval excludes 0); grey cells show no detectable difference. "
         "Columns sorted by mean improvement, best on the right; n/a = no result. "
         "Values: `heatmap.csv`.",
         "![heatmap](heatmap.png)",
@@ -123,8 +138,9 @@ def _markdown(rep: Report, stamp: str) -> str:
         + f". Agreement with the proximity groups: {agreement}.",
         _md_table(_GROUP_COLS, _group_rows(rep)),
         "## Recommendations per group",
-        "Best value of each factor (highest mean % gain over the baseline; ties keep the "
-        "baseline).",
+        "Per factor, the value with the highest mean % gain among those whose 95 % interval "
+        "(pooled over the group's datasets and fractions) lies above 0; without one the "
+        "baseline is kept and `best tried` shows the largest gain that did not survive the noise.",
         _md_table(_CHOICE_COLS, _choice_rows(rep)) if rep.table else "No results yet.",
     ]
     return "\n\n".join(parts) + "\n"
@@ -173,13 +189,19 @@ def _study_note(rep: Report, r: StudyResult, stamp: str) -> str:
              + (f" (proximity {r.proximity['value']:.3f})" if r.proximity else "")
              + f"; {r.complete}/{r.grid_size} grid points complete."]
     for f in r.fractions:
-        ranked = sorted(((c, v) for (v, fr), c in r.changes.items() if fr == f), reverse=True)
-        top = ", ".join(f"{v} {c:+.1f}%" for c, v in ranked[:3]) or "no results"
-        lines.append(f"- fraction {f:g}: best {top}")
+        cells = [(c, v) for (v, fr), c in r.comparisons.items() if fr == f]
+        ranked = sorted(cells, key=lambda cv: cv[0].mean_pct, reverse=True)
+        top = ", ".join(
+            f"{v} {c.mean_pct:+.1f}% {_interval(c.ci_low_pct, c.ci_high_pct)}"
+            + (" *" if c.significant else "")
+            for c, v in ranked[:3]
+        ) or "no results"
+        lines.append(f"- fraction {f:g} ({r.replicates} replicate(s)): top {top}")
     choices = rep.table.get(group, [])
     if choices:
-        lines.append("Group recommendation: " + ", ".join(
-            f"{c.factor}={c.best:g} ({c.mean_gain:+.1f}%)" for c in choices))
+        lines.append("Group recommendation: " + "; ".join(
+            f"{c.factor}={c.best:g} ({c.evidence})" for c in choices))
+    lines.append("* the 95% interval excludes 0")
     lines.append(f"Heatmap: artifact `heatmap.png`; full report in `{rep.out_dir}`.")
     return "\n\n".join(lines)
 

@@ -70,7 +70,14 @@ gpu_share_option = click.option(
 )
 
 
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), default=None, metavar="N",
+    help="Torch CPU threads of every trial (default: the spec's threads, else 1). Fixed, not "
+    "derived from --workers: a trial's result depends on it, so keep it the same on every host.",
+)
+
+
 def host_training_options(command):  # noqa: ANN001, ANN201 - a click decorator
-    """``--cache-dir``, ``--compile`` and ``--gpu-memory-share``: how this host trains, the same for
-    ``run`` and ``worker``."""
-    return cache_dir_option(compile_option(gpu_share_option(command)))
+    """``--cache-dir``, ``--compile``, ``--gpu-memory-share`` and ``--threads``: how this host
+    trains, the same for ``run`` and ``worker``."""
+    return cache_dir_option(compile_option(gpu_share_option(threads_option(command))))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import click
+from rich import box
 from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -28,22 +29,45 @@ def _fmt_s(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _interval(c) -> str:  # noqa: ANN001 - Comparison
+    if c is None or c.ci_low_pct != c.ci_low_pct:  # nan: no interval
+        return "n/a"
+    return f"{c.ci_low_pct:+.1f}..{c.ci_high_pct:+.1f}"
+
+
+def _verdict(c) -> str:  # noqa: ANN001 - Comparison
+    if c is None:
+        return ""
+    return {"better": "better*", "worse": "worse*"}.get(c.verdict, "n.s.")
+
+
 def summary_table(result) -> object:  # noqa: ANN001 - RunResult
     rows = []
     for r in result.summary:
+        c = r.comparison
         rows.append([
             f"{r.fraction:g}",
             r.variant,
-            f"{r.lr:.3g}" if r.lr is not None else "",
-            f"{r.metric:.4f}" if r.metric is not None else "—",
-            f"{r.change_pct:+.1f}" if r.change_pct is not None else "—",
+            f"{r.lr:.2g}" if r.lr is not None else "",
+            f"{r.metric:.3f}" if r.metric is not None else "—",
+            str(r.replicates),
+            f"{c.mean_pct:+.1f}" if c is not None else "—",
+            _interval(c),
+            _verdict(c),
         ])
     return table(
-        f"{result.study}: validation {result.metric} "
-        f"({result.status.complete}/{result.status.grid_size} complete)",
-        ["fraction", "variant", "lr", "metric", "% vs baseline"],
-        rows,
+        f"{result.study}: validation {result.metric}, mean over replicates "
+        f"({result.status.complete}/{result.status.grid_size} grid points complete)",
+        ["frac", "variant", "lr", "metric", "reps", "% vs base", "95% CI", "verdict"],
+        rows, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
     )
+
+
+SIGNIFICANCE_NOTE = (
+    "metric: mean over the complete replicates; 95% CI: paired bootstrap over validation images "
+    "and seed pairs; better*/worse*: the interval excludes 0; n.s.: no detectable difference, "
+    "within the noise of this study"
+)
 
 
 @click.command("run")
@@ -60,7 +84,8 @@ def summary_table(result) -> object:  # noqa: ANN001 - RunResult
 @max_attempts_option("Attempts per grid point before it is left failed.")
 @host_training_options
 def command(dataset: str, spec: str, workers: int, storage: str | None, data_root: str | None,
-            device: str, gpus: str | None, max_attempts: int, compile_mode: str | None) -> None:
+            device: str, gpus: str | None, max_attempts: int, compile_mode: str | None,
+            threads: int | None) -> None:
     """Run (or resume) the baseline-plus-one-factor study of SPEC on DATASET."""
     from hpstudy.study import parse_gpus, run_study
 
@@ -95,9 +120,10 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
         result = run_study(
             dataset, spec, workers=workers, storage=storage, data_root=data_root, device=device,
             gpus=gpu_ids, max_attempts=max_attempts, on_progress=on_progress,
-            compile_mode=compile_mode,
+            compile_mode=compile_mode, threads=threads,
         )
     console.print(summary_table(result))
+    console.print(SIGNIFICANCE_NOTE)
     if result.trained_now:
         trained = f"trained {result.trained_now} grid point(s) now"
     elif result.status.complete == result.status.grid_size:

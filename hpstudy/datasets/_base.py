@@ -74,9 +74,10 @@ class Dataset(ABC):
             are not reused.
         known_classes: The dataset's official class list, when it defines one independently of the
             files (shown by ``hpstudy datasets`` without reading any data); empty otherwise.
-        augment: Extra training augmentations that suit the images: ``"vflip"`` and ``"rot90"`` for
-            aerial and microscopy images that have no "up" (left-right flips and random resized
-            crops always apply).
+        augment: Training augmentation hints that suit the images: ``"vflip"`` and ``"rot90"`` for
+            aerial and microscopy images that have no "up"; ``"no_hflip"`` for images a mirror
+            changes (digits, text). Random resized crops always apply, left-right flips unless
+            ``"no_hflip"``.
         downloads: Files ``hpstudy datasets download`` fetches into :meth:`default_root`
             (:class:`~hpstudy.datasets.Source`: public direct URLs with checksums).
         manual_steps: What to do by hand where the data needs an account or a click-through

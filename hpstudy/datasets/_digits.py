@@ -41,6 +41,7 @@ class DigitsDataset(Dataset):
     needs_data = False
     known_classes = tuple(str(c) for c in range(10))
     upscaled = 32
+    augment = frozenset({"no_hflip"})  # a mirrored digit is not that digit
 
     def check(self, root: Path) -> None:
         """Nothing to check: the data ships with scikit-learn."""

@@ -49,8 +49,10 @@ class StudyData:
                    str(cache_dir) if cache_dir is not None else None)
 
     def settings(
-        self, spec: StudySpec, device: str, *, compile_mode: str | None = None
+        self, spec: StudySpec, device: str, *, compile_mode: str | None = None,
+        seed: int | None = None,
     ) -> TrainSettings:
+        """What every trial shares; ``seed`` (default: the spec's) seeds training randomness."""
         from hpstudy.training import TrainSettings
 
         return TrainSettings(
@@ -62,7 +64,7 @@ class StudyData:
             n_classes=len(self.splits.classes),
             task=self.plugin.task,
             metric=self.plugin.metric,
-            seed=spec.seed,
+            seed=spec.seed if seed is None else seed,
             device=device,
             augment=self.plugin.augment,
             extra_metrics=tuple(self.plugin.extra_metrics),

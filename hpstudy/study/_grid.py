@@ -7,7 +7,17 @@ from dataclasses import dataclass
 
 from hpstudy.study._spec import FACTORS, StudySpec
 
-__all__ = ["BASELINE", "GridPoint", "Variant", "variants", "grid", "search_space", "point_key"]
+__all__ = [
+    "BASELINE",
+    "GridPoint",
+    "Variant",
+    "grid",
+    "parse_point_key",
+    "point_key",
+    "replicate_seed",
+    "search_space",
+    "variants",
+]
 
 BASELINE = "baseline"
 
@@ -27,19 +37,39 @@ class Variant:
 
 @dataclass(frozen=True)
 class GridPoint:
-    """A variant trained on a fraction of the training split: one trial of the study."""
+    """A variant trained on a fraction of the training split with one replicate's seed: one trial
+    of the study. Replicate ``r`` of every variant shares its seeds with replicate ``r`` of the
+    baseline, so the two are compared as a pair."""
 
     variant: Variant
     fraction: float
+    replicate: int = 0
 
     @property
     def key(self) -> str:
-        return point_key(self.variant.name, self.fraction)
+        return point_key(self.variant.name, self.fraction, self.replicate)
 
 
-def point_key(variant: str, fraction: float) -> str:
-    """The stable text key of a grid point, e.g. ``"wd=0@0.2"``."""
-    return f"{variant}@{fraction:g}"
+def point_key(variant: str, fraction: float, replicate: int = 0) -> str:
+    """The stable text key of a grid point, e.g. ``"wd=0@0.2"``, or ``"wd=0@0.2#2"`` for replicate 2
+    (replicate 0 has no suffix, so single-replicate studies keep their keys)."""
+    return f"{variant}@{fraction:g}" + (f"#{replicate}" if replicate else "")
+
+
+def parse_point_key(key: str) -> tuple[str, float, int]:
+    """``(variant, fraction, replicate)`` of a :func:`point_key`."""
+    rest, _, rep = key.partition("#")
+    variant, _, fraction = rest.rpartition("@")
+    return variant, float(fraction), int(rep or 0)
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The training seed of a replicate: head initialisation, batch order, augmentation, dropout.
+
+    The training-fraction subset and the lr finder keep the spec's ``seed``: replicates differ only
+    in training randomness.
+    """
+    return seed + replicate
 
 
 def _label(factor: str, value: float) -> str:
@@ -61,10 +91,22 @@ def variants(spec: StudySpec) -> list[Variant]:
 
 
 def grid(spec: StudySpec) -> list[GridPoint]:
-    """Every (variant, fraction) point, fraction-major so the cheap fractions come first."""
-    return [GridPoint(v, f) for f in sorted(spec.fractions) for v in variants(spec)]
+    """Every (variant, fraction, replicate) point: replicate-major, so a whole single-replicate
+    grid completes before the next replicate starts, then fraction-major so the cheap fractions
+    come first."""
+    vs = variants(spec)
+    return [
+        GridPoint(v, f, r)
+        for r in range(spec.replicates)
+        for f in sorted(spec.fractions)
+        for v in vs
+    ]
 
 
-def search_space(spec: StudySpec) -> dict[str, list[str] | list[float]]:
-    """The GridSampler search space over the two study parameters."""
-    return {"variant": [v.name for v in variants(spec)], "fraction": sorted(spec.fractions)}
+def search_space(spec: StudySpec) -> dict[str, list[str] | list[float] | list[int]]:
+    """The GridSampler search space over the three study parameters."""
+    return {
+        "variant": [v.name for v in variants(spec)],
+        "fraction": sorted(spec.fractions),
+        "replicate": list(range(spec.replicates)),
+    }

@@ -15,6 +15,7 @@ from hpstudy.study._worker import (
     TrainFn,
     WorkerConfig,
     interrupt_handling,
+    resolve_threads,
     run_worker,
     train_point,
 )
@@ -43,6 +44,7 @@ def join_study(
     train_fn: TrainFn = train_point,
     handle_signals: bool = False,
     compile_mode: str | None = None,
+    threads: int | None = None,
 ) -> JoinResult:
     """Work on the existing study of ``spec`` on ``dataset`` in this process until none is left.
 
@@ -58,6 +60,9 @@ def join_study(
         train_fn: The training step.
         handle_signals: Hold SIGINT/SIGTERM back except while training or waiting, so a Ctrl-C
             always records the trial as interrupted (what the CLI wants; not in a notebook).
+        compile_mode: ``torch.compile`` mode (see :func:`~hpstudy.study.run_study`).
+        threads: Torch CPU threads of every trial (default: the spec's ``threads``, else 1), as
+            for :func:`~hpstudy.study.run_study`, so this host's results match a local run's.
 
     Raises:
         UnknownStudyError: If the study does not exist, or its lr finder has not run.
@@ -68,6 +73,7 @@ def join_study(
 
     plugin = get_dataset(dataset)
     spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
+    n_threads = resolve_threads(threads, spec_obj)
     device = resolve_device(device)
     gpu_memory_share()  # a bad $HPSTUDY_GPU_MEMORY_SHARE fails here, not in every worker
     url = resolve_storage_url(storage)
@@ -96,6 +102,7 @@ def join_study(
         worker_id=f"join-{gpu}" if gpu is not None else "join",
         max_attempts=max_attempts,
         compile_mode=compile_mode,
+        threads=n_threads,
     )
     if handle_signals:
         with interrupt_handling():

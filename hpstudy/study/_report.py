@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hpstudy.study._grid import BASELINE, point_key
+from hpstudy.study._grid import BASELINE
 from hpstudy.study._heartbeat import heartbeat_of, stale_trial_ids
 from hpstudy.study._study import (
     ATTR_ATTEMPT,
@@ -21,11 +22,14 @@ from hpstudy.study._study import (
 if TYPE_CHECKING:
     import optuna
 
+    from hpstudy.evidence import Comparison
+
 __all__ = [
     "FailedAttempt",
     "RunningTrial",
     "StudyStatus",
     "SummaryRow",
+    "complete_trials",
     "status_of",
     "study_status",
     "summarize",
@@ -114,17 +118,34 @@ def _reason(t: optuna.trial.FrozenTrial) -> str:
     return f"worker {who} stopped sending heartbeats (killed or lost)"
 
 
+def _grid_keys(attrs: dict[str, Any]) -> set[str] | None:
+    """The point keys of the stored spec's grid (``None`` for a study without a readable spec):
+    results of replicates beyond a lowered ``replicates`` stay stored but are not counted."""
+    from hpstudy.study._grid import grid
+    from hpstudy.study._spec import StudySpec
+
+    try:
+        return {p.key for p in grid(StudySpec.from_dict(attrs["spec"]))}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def status_of(study: optuna.Study) -> StudyStatus:
     """The grid progress, what runs now and what failed, of one hpstudy study."""
     from optuna.trial import TrialState
 
-    trials = [t for t in study.get_trials(deepcopy=False) if ATTR_POINT in t.user_attrs]
+    attrs = study.user_attrs
+    in_grid = _grid_keys(attrs)
+    trials = [
+        t for t in study.get_trials(deepcopy=False)
+        if ATTR_POINT in t.user_attrs
+        and (in_grid is None or t.user_attrs[ATTR_POINT] in in_grid or t.state == TrialState.RUNNING)
+    ]
     per_point = complete_counts(trials)
     states = Counter(t.state for t in trials)
     stale_ids = set(stale_trial_ids(study, heartbeat_of(study))) if states[
         TrialState.RUNNING
     ] else set()
-    attrs = study.user_attrs
     by_point: dict[str, list[optuna.trial.FrozenTrial]] = {}
     for t in trials:
         by_point.setdefault(t.user_attrs[ATTR_POINT], []).append(t)
@@ -180,35 +201,92 @@ def study_status(storage: Any) -> list[StudyStatus]:
 
 @dataclass(frozen=True)
 class SummaryRow:
-    """One grid point's result: its metric and % change against the baseline of its fraction.
+    """One (variant, fraction) of the study: its mean metric over the complete replicates and its %
+    change against the baseline of that fraction, with a 95 % confidence interval.
 
-    ``metric`` and ``change_pct`` are ``None`` until the point is complete.
+    ``metric`` is ``None`` until a replicate is complete; ``comparison`` is ``None`` for the
+    baseline and until a replicate pair of variant and baseline is complete (see
+    :func:`hpstudy.evidence.compare` for how the interval is found).
     """
 
     fraction: float
     variant: str
     metric: float | None
-    change_pct: float | None
     lr: float | None
+    replicates: int
+    comparison: Comparison | None = None
+
+    @property
+    def change_pct(self) -> float | None:
+        return None if self.comparison is None else self.comparison.mean_pct
+
+    @property
+    def significant(self) -> bool:
+        return self.comparison is not None and self.comparison.significant
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"fraction": self.fraction, "variant": self.variant,
+                             "metric": self.metric, "lr": self.lr, "replicates": self.replicates}
+        d.update(self.comparison.to_dict() if self.comparison is not None else {})
+        return d
 
 
-def summarize(ref: StudyRef) -> list[SummaryRow]:
-    """Every grid point of the study in grid order, with its % change against the baseline."""
+def complete_trials(ref: StudyRef) -> dict[tuple[str, float, int], optuna.trial.FrozenTrial]:
+    """The first COMPLETE trial of every point of the study's current grid, by
+    ``(variant, fraction, replicate)``."""
     from optuna.trial import TrialState
 
-    done: dict[str, optuna.trial.FrozenTrial] = {}
+    keys = {p.key: (p.variant.name, p.fraction, p.replicate) for p in ref.points}
+    done: dict[tuple[str, float, int], optuna.trial.FrozenTrial] = {}
     for t in ref.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        key = t.user_attrs.get(ATTR_POINT)
-        if key is not None and key not in done:
-            done[key] = t
+        point = keys.get(t.user_attrs.get(ATTR_POINT, ""))
+        if point is not None and point not in done:
+            done[point] = t
+    return done
+
+
+def summarize(ref: StudyRef, *, n_resamples: int = 2000) -> list[SummaryRow]:
+    """Every (variant, fraction) of the study in grid order, with its % change against the
+    baseline and that change's confidence interval.
+
+    Replicate ``r`` of a variant is paired with replicate ``r`` of the baseline; pairs with either
+    side incomplete are left out. Per-image outputs are read from the study's artifact store; a
+    trial whose outputs this host cannot read is compared on its metric value alone.
+    """
+    from hpstudy.evidence import compare
+    from hpstudy.study._artifacts import load_outputs
+    from hpstudy.study._grid import variants
+    from hpstudy.study._storage import storage_url_of
+
+    ref = ref.refreshed()
+    done = complete_trials(ref)
+    url = storage_url_of(ref.study)
+    metric = str(ref.study.user_attrs.get("metric", ""))
+    outputs: dict[int, Any] = {}
+
+    def out(t: optuna.trial.FrozenTrial) -> Any:
+        if t.number not in outputs:
+            outputs[t.number] = load_outputs(url, t)
+        return outputs[t.number]
+
+    seed = zlib.crc32(ref.dataset.encode())  # same image draws for every cell of one dataset
     rows = []
-    for p in ref.points:
-        t = done.get(p.key)
-        base = done.get(point_key(BASELINE, p.fraction)) if t else None
-        value = t.value if t else None
-        change = None
-        if value is not None and base is not None and base.value:
-            change = (value - base.value) / abs(base.value) * 100.0
-        lr = t.user_attrs.get("hparams", {}).get("lr") if t else None
-        rows.append(SummaryRow(p.fraction, p.variant.name, value, change, lr))
+    for f in sorted(ref.spec.fractions):
+        for v in variants(ref.spec):
+            mine = [done.get((v.name, f, r)) for r in range(ref.spec.replicates)]
+            finished = [t for t in mine if t is not None]
+            mean = sum(t.value for t in finished) / len(finished) if finished else None
+            lr = finished[0].user_attrs.get("hparams", {}).get("lr") if finished else None
+            comparison = None
+            if v.name != BASELINE:
+                pairs = [(t, done.get((BASELINE, f, r))) for r, t in enumerate(mine)]
+                pairs = [(t, b) for t, b in pairs if t is not None and b is not None]
+                if pairs and metric:
+                    comparison = compare(
+                        [out(t) for t, _ in pairs], [out(b) for _, b in pairs], metric,
+                        variant_values=[t.value for t, _ in pairs],
+                        baseline_values=[b.value for _, b in pairs],
+                        n_resamples=n_resamples, seed=seed,
+                    )
+            rows.append(SummaryRow(f, v.name, mean, lr, len(finished), comparison))
     return rows

@@ -45,7 +45,9 @@ from hpstudy.study._worker import (
     TrainFn,
     WorkerConfig,
     pending,
+    resolve_threads,
     study_data,
+    torch_threads,
     train_point,
     worker_main,
 )
@@ -167,6 +169,7 @@ def run_study(
     train_fn: TrainFn = train_point,
     lr_find_fn: LrFindFn = find_lr_point,
     compile_mode: str | None = None,
+    threads: int | None = None,
 ) -> RunResult:
     """Run (or resume) the study of ``spec`` on ``dataset`` until every grid point is done.
 
@@ -179,9 +182,8 @@ def run_study(
     Args:
         dataset: A registered dataset name.
         spec: A packaged spec name, a path to a spec file, or a :class:`StudySpec`.
-        workers: Worker processes on this host; on the CPU each gets ``cores // workers`` threads.
-            ``0`` prepares the study (creation, lr finder, queue) for ``hpstudy worker`` processes
-            elsewhere and returns.
+        workers: Worker processes on this host. ``0`` prepares the study (creation, lr finder,
+            queue) for ``hpstudy worker`` processes elsewhere and returns.
         storage: Storage URL (default ``$HPSTUDY_STORAGE`` or ``sqlite:///hpstudy.db``).
         data_root: Folder that holds the dataset (default ``$HPSTUDY_DATA``).
         device: ``auto``, ``cpu`` or ``cuda``.
@@ -194,6 +196,9 @@ def run_study(
         lr_find_fn: The lr finder (a stand-in in tests and benchmarks).
         compile_mode: ``torch.compile`` mode for the workers' training on CUDA, e.g.
             ``"reduce-overhead"`` (CUDA graphs) for small batches; ``None`` trains eagerly.
+        threads: Torch CPU threads of every trial and of the lr finder (default: the spec's
+            ``threads``, else 1). Fixed, never derived from ``workers``, so a trial's result does
+            not depend on how many workers run beside it.
 
     Raises:
         HpstudyError: For any user error, before the storage is touched; for a full disk under
@@ -214,6 +219,7 @@ def run_study(
     plugin = get_dataset(dataset)
     spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
     resolve_arch(spec_obj.arch)
+    n_threads = resolve_threads(threads, spec_obj)
     device = resolve_device(device)
     gpu_memory_share()  # a bad $HPSTUDY_GPU_MEMORY_SHARE fails here, not in every worker
     slots: list[str | None] = [None] * workers
@@ -250,7 +256,8 @@ def run_study(
         return status
 
     report("lr-find")
-    lr_values = ensure_lr_find(ref, data_root, device, lr_find_fn)
+    with torch_threads(n_threads):
+        lr_values = ensure_lr_find(ref, data_root, device, lr_find_fn)
     ensure_queued(ref, max_attempts=max_attempts)
     before = status_of(ref.study)
     trained_base = before.complete
@@ -260,7 +267,7 @@ def run_study(
             study_name=ref.study.study_name,
             data_root=str(data_root) if data_root is not None else None,
             device=device,
-            threads=max(1, (os.cpu_count() or 1) // workers) if device == "cpu" else None,
+            threads=n_threads,
             max_attempts=max_attempts,
             poll_s=max(0.2, min(2.0, heartbeat_of(ref.study).interval_s / 2)),
             compile_mode=compile_mode,

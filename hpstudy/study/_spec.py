@@ -58,6 +58,8 @@ class StudySpec:
     seed: int = 0
     lr_find: LrFindSettings = field(default_factory=LrFindSettings)
     description: str = ""
+    replicates: int = 1
+    threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -69,10 +71,12 @@ class StudySpec:
 
     @property
     def hash(self) -> str:
-        """SHA-256 of everything that changes results (not the name or description)."""
+        """SHA-256 of the design: everything but the name, the description, the number of
+        replicates (raising it adds grid points to the same study) and the CPU threads (a host
+        setting, recorded on every trial)."""
         d = self.to_dict()
-        d.pop("name")
-        d.pop("description")
+        for key in _NOT_HASHED:
+            d.pop(key)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     @classmethod
@@ -84,6 +88,9 @@ class StudySpec:
         d["lr_find"] = LrFindSettings(**d.get("lr_find", {}))
         return cls(**d)
 
+
+#: Spec fields that do not identify a study (see :attr:`StudySpec.hash`).
+_NOT_HASHED = ("name", "description", "replicates", "threads")
 
 _TOP: dict[str, tuple[type | tuple[type, ...], bool]] = {
     # key: (type, required)
@@ -97,6 +104,8 @@ _TOP: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "unfrozen_epochs": (int, True),
     "fractions": (list, True),
     "seed": (int, False),
+    "replicates": (int, False),
+    "threads": (int, False),
     "baseline": (dict, True),
     "factors": (dict, True),
     "lr_find": (dict, False),
@@ -142,7 +151,7 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
     if problems:
         raise SpecError(f"{source}: " + "; ".join(problems))
 
-    for key in ("batch_size", "image_size"):
+    for key in ("batch_size", "image_size", "replicates", "threads"):
         if key in data and data[key] <= 0:
             problems.append(f"{key} must be > 0, got {data[key]}")
     for key in ("frozen_epochs", "unfrozen_epochs"):
@@ -229,6 +238,8 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
         unfrozen_epochs=data["unfrozen_epochs"],
         fractions=tuple(float(f) for f in fractions),
         seed=data.get("seed", 0),
+        replicates=data.get("replicates", 1),
+        threads=data.get("threads"),
         baseline={k: float(baseline[k]) for k in FACTORS},
         factors={k: tuple(float(v) for v in factors[k]) for k in FACTORS if k in factors},
         lr_find=settings,

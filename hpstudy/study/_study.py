@@ -13,14 +13,15 @@ goes through :func:`ensure_queued` under the lock, so a point never has two live
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import Counter
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hpstudy.errors import StudyMismatchError, UnknownStudyError
-from hpstudy.study._grid import GridPoint, grid, point_key, search_space
+from hpstudy.study._grid import GridPoint, grid, search_space, variants
 from hpstudy.study._heartbeat import ATTR_HEARTBEAT, ATTR_PROC, HeartbeatSettings, stale_trial_ids
 from hpstudy.study._liveness import process_token
 from hpstudy.study._spec import StudySpec
@@ -79,6 +80,14 @@ class StudyRef:
     def points(self) -> list[GridPoint]:
         return grid(self.spec)
 
+    def refreshed(self) -> StudyRef:
+        """This study with the number of replicates now stored (another host's ``hpstudy run``
+        may have raised or lowered it since this one was opened)."""
+        stored = int(self.study.user_attrs.get("spec", {}).get("replicates", 1))
+        if stored == self.spec.replicates:
+            return self
+        return StudyRef(self.study, replace(self.spec, replicates=stored), self.dataset)
+
 
 def _sampler(spec: StudySpec) -> optuna.samplers.GridSampler:
     import optuna
@@ -98,7 +107,10 @@ def create_study(
 
     The spec, its hash, the dataset, the metric, the grid size and the heartbeat settings are stored
     as study user attributes. Creation runs under a storage-wide lock, so processes that start
-    together on a fresh database create the study once.
+    together on a fresh database create the study once. A spec that differs from the stored one
+    only in ``replicates`` (or ``threads``) opens the same study and stores its number of
+    replicates: raising it adds grid points, lowering it leaves the extra replicates out of the
+    grid (their results stay stored, and count again if it is raised back).
 
     Args:
         storage: An open storage (:func:`~hpstudy.study.open_storage`).
@@ -125,6 +137,9 @@ def create_study(
         attrs = study.user_attrs
         if "spec_hash" in attrs:
             _check_hash(name, attrs["spec_hash"], spec)
+            if attrs["spec"].get("replicates", 1) != spec.replicates:
+                study.set_user_attr("spec", {**attrs["spec"], "replicates": spec.replicates})
+                study.set_user_attr("grid_size", len(grid(spec)))
         else:
             study.set_user_attr("spec", spec.to_dict())
             study.set_user_attr("dataset", dataset)
@@ -213,7 +228,9 @@ def ensure_queued(
     study = ref.study
     added = 0
     with storage_lock(storage_url_of(study), f"queue:{study.study_name}"):
+        ref = ref.refreshed()
         by_point = _trials_by_point(study)
+        _drop_outside_grid(ref, by_point)
         for p in ref.points:
             if keys is not None and p.key not in keys:
                 continue
@@ -235,9 +252,31 @@ def ensure_queued(
     return added
 
 
+def _drop_outside_grid(
+    ref: StudyRef, by_point: dict[str, list[optuna.trial.FrozenTrial]]
+) -> None:
+    """Take waiting trials of points no longer in the grid (``replicates`` lowered) off the queue,
+    as interrupted trials: they use up no attempt and come back if the grid grows again."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    keys = {p.key for p in ref.points}
+    storage = ref.study._storage
+    for key, trials in by_point.items():
+        if key in keys:
+            continue
+        for t in trials:
+            if t.state != TrialState.WAITING:
+                continue
+            storage.set_trial_user_attr(t._trial_id, ATTR_INTERRUPTED, True)
+            storage.set_trial_user_attr(t._trial_id, ATTR_ERROR, "left out: replicates lowered")
+            with contextlib.suppress(UpdateFinishedTrialError):  # a worker claimed it meanwhile
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+
+
 def _enqueue(study: optuna.Study, point: GridPoint, *, attempt: int, limit: int) -> None:
     study.enqueue_trial(
-        {"variant": point.variant.name, "fraction": point.fraction},
+        {"variant": point.variant.name, "fraction": point.fraction, "replicate": point.replicate},
         user_attrs={ATTR_POINT: point.key, ATTR_ATTEMPT: attempt, ATTR_LIMIT: limit},
         skip_if_exists=False,
     )
@@ -344,12 +383,17 @@ def release(ref: StudyRef, owners: Collection[tuple[str, int]]) -> int:
     return len(released)
 
 
-def point_of(ref: StudyRef, variant: str, fraction: float) -> GridPoint:
-    key = point_key(variant, fraction)
-    for p in ref.points:
-        if p.key == key:
-            return p
-    raise KeyError(key)
+def point_of(ref: StudyRef, variant: str, fraction: float, replicate: int = 0) -> GridPoint:
+    """The grid point of a trial's parameters (any replicate: another host may have raised the
+    study's ``replicates`` since ``ref`` was opened).
+
+    Raises:
+        KeyError: If the spec has no such variant or fraction.
+    """
+    for v in variants(ref.spec):
+        if v.name == variant and fraction in ref.spec.fractions and replicate >= 0:
+            return GridPoint(v, fraction, replicate)
+    raise KeyError(f"{variant}@{fraction:g}#{replicate}")
 
 
 def complete_counts(trials: Iterable[optuna.trial.FrozenTrial]) -> Counter[str]:

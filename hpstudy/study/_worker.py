@@ -22,7 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpstudy.study._grid import GridPoint
+from hpstudy.errors import HpstudyError
+from hpstudy.study._artifacts import save_outputs
+from hpstudy.study._grid import GridPoint, replicate_seed
 from hpstudy.study._heartbeat import Heartbeat, HeartbeatSettings, heartbeat_of
 from hpstudy.study._study import (
     ATTR_ATTEMPT,
@@ -44,15 +46,20 @@ if TYPE_CHECKING:
     import optuna
 
     from hpstudy.study._data import StudyData
+    from hpstudy.study._spec import StudySpec
 
 __all__ = [
+    "DEFAULT_THREADS",
     "TrainFn",
     "WorkerConfig",
     "install_interrupt_handlers",
     "interrupt_handling",
     "pending",
+    "resolve_threads",
     "run_worker",
+    "runtime_record",
     "study_data",
+    "torch_threads",
     "train_point",
     "worker_main",
 ]
@@ -70,7 +77,8 @@ class WorkerConfig:
         data_root: Folder holding the dataset (default ``$HPSTUDY_DATA``).
         device: ``cpu`` or ``cuda`` (inside the worker, after ``CUDA_VISIBLE_DEVICES``).
         gpu: The physical GPU id this worker was given (``CUDA_VISIBLE_DEVICES``), if any.
-        threads: Torch CPU threads, when set.
+        threads: Torch CPU threads of every trial (see :func:`resolve_threads`); ``None`` leaves
+            torch's default.
         worker_id: A label shown in progress and status.
         max_attempts: Attempts a grid point gets before it is left failed (default limit of points
             enqueued without one).
@@ -126,10 +134,13 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
         beta2=hp_values["beta2"],
         ps=hp_values["ps"],
     )
-    settings = data.settings(ref.spec, config.device, compile_mode=config.compile_mode)
+    seed = replicate_seed(ref.spec.seed, point.replicate)
+    settings = data.settings(ref.spec, config.device, compile_mode=config.compile_mode, seed=seed)
     trial.set_user_attr("hparams", {**asdict(hp), "lr_mult": hp_values["lr_mult"]})
     trial.set_user_attr("lr_find", base_lr)
     trial.set_user_attr("metric", settings.metric)
+    trial.set_user_attr("seed", seed)
+    trial.set_user_attr("runtime", runtime_record(config.device))
     train, valid = data.train(point.fraction), data.valid()
     trial.set_user_attr("n_train", len(train))
 
@@ -143,7 +154,28 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
     result = train_trial(train, valid, hp, settings, on_epoch=on_epoch)
     trial.set_user_attr("wall_s", round(result.wall_s, 3))
     trial.set_user_attr("images_per_s", round(result.images_per_s, 1))
+    if result.probs is not None and result.targets is not None:
+        from hpstudy.outputs import pack_outputs
+
+        blob = pack_outputs(result.probs, result.targets, multi_label=result.targets.ndim == 2)
+        save_outputs(config.storage_url, trial, blob)
     return result.metric
+
+
+def runtime_record(device: str) -> dict[str, Any]:
+    """What a trial's numbers depend on beyond its spec and seed: CPU threads, device, versions."""
+    import torch
+
+    record: dict[str, Any] = {
+        "threads": torch.get_num_threads(),
+        "device": device,
+        "torch": torch.__version__,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        record["gpu"] = torch.cuda.get_device_name()
+        record["cudnn_benchmark"] = bool(torch.backends.cudnn.benchmark)
+    return record
 
 
 def _device_label(config: WorkerConfig) -> str:
@@ -207,6 +239,26 @@ def _dropped(trial: optuna.Trial, point: GridPoint) -> bool:
     return False
 
 
+def _suggest_point(ref: StudyRef, trial: optuna.Trial) -> GridPoint:
+    """The grid point of a claimed trial, from the parameters it was enqueued with.
+
+    The replicate's range comes from the trial itself, so a worker opened before another host raised
+    the study's ``replicates`` still runs the new points; a trial enqueued before replicates existed
+    is replicate 0.
+    """
+    from hpstudy.study._grid import variants
+
+    fixed = ref.study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params", {})
+    variant = trial.suggest_categorical("variant", [v.name for v in variants(ref.spec)])
+    fraction = trial.suggest_categorical("fraction", sorted(ref.spec.fractions))
+    replicate = 0
+    if "replicate" in fixed:
+        # an integer parameter: its range may grow with the study (a categorical's may not)
+        high = max(ref.spec.replicates, int(fixed["replicate"]) + 1) - 1
+        replicate = trial.suggest_int("replicate", 0, high)
+    return point_of(ref, variant, fraction, replicate)
+
+
 def _run_one(
     ref: StudyRef, trial: optuna.Trial, config: WorkerConfig, train_fn: TrainFn,
     heartbeat: HeartbeatSettings,
@@ -219,9 +271,7 @@ def _run_one(
     """
     from optuna.trial import TrialState
 
-    variant = trial.suggest_categorical("variant", [p.variant.name for p in ref.points])
-    fraction = trial.suggest_categorical("fraction", sorted(ref.spec.fractions))
-    point = point_of(ref, variant, fraction)
+    point = _suggest_point(ref, trial)
     started = time.time()
     with Heartbeat(ref.study._storage, trial._trial_id, heartbeat, trial.number):
         try:
@@ -243,6 +293,35 @@ def _run_one(
         if not finish(ref, trial._trial_id, TrialState.COMPLETE, value):
             return _dropped(trial, point)
     return True
+
+
+#: Torch CPU threads of a trial when neither the spec nor the command line says.
+DEFAULT_THREADS = 1
+
+
+def resolve_threads(threads: int | None, spec: StudySpec) -> int:
+    """The CPU threads every trial computes with: ``threads`` (the command line), else the spec's
+    ``threads``, else :data:`DEFAULT_THREADS` — never derived from the number of workers, because
+    the thread count changes the order of floating-point sums and so a trial's result."""
+    if threads is not None and threads < 1:
+        raise HpstudyError(f"--threads {threads} must be at least 1")
+    return threads or spec.threads or DEFAULT_THREADS
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads (unchanged when ``None``), then restore."""
+    if not threads:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pending(ref: StudyRef) -> bool:
@@ -270,12 +349,13 @@ def run_worker(config: WorkerConfig, train_fn: TrainFn = train_point) -> int:
     Returns:
         The number of trials this worker completed.
     """
+    with torch_threads(config.threads):
+        return _work(config, train_fn)
+
+
+def _work(config: WorkerConfig, train_fn: TrainFn) -> int:
     from hpstudy.study._storage import open_storage
 
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(config.threads)
     storage = open_storage(config.storage_url, create=False)
     ref = load_study(storage, config.study_name)
     heartbeat = heartbeat_of(ref.study)

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 
 __all__ = ["Augment", "augment_batch"]
 
-#: Hints a plugin may list in ``Dataset.augment``.
-HINTS = frozenset({"vflip", "rot90"})
+#: Hints a plugin may list in ``Dataset.augment``: extra transforms (``vflip``, ``rot90``) or
+#: ``no_hflip`` for images that a mirror turns into another class or into nonsense (digits, text).
+HINTS = frozenset({"vflip", "rot90", "no_hflip"})
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Augment:
         hflip: Flip left-right with probability 0.5.
         hints: Extra transforms from the dataset plugin: ``vflip`` (flip top-bottom with
             probability 0.5) and ``rot90`` (a random multiple of 90 degrees), for aerial and
-            microscopy images that have no "up".
+            microscopy images that have no "up". A plugin's ``no_hflip`` hint turns ``hflip`` off.
     """
 
     scale: tuple[float, float] = (0.35, 1.0)
@@ -45,7 +46,7 @@ class Augment:
         unknown = set(hints) - HINTS
         if unknown:
             raise ValueError(f"unknown augmentation hints {sorted(unknown)}; known: {sorted(HINTS)}")
-        return cls(hints=frozenset(hints))
+        return cls(hflip="no_hflip" not in hints, hints=frozenset(hints) - {"no_hflip"})
 
 
 def _affine(n: int, aug: Augment, generator: torch.Generator) -> torch.Tensor:

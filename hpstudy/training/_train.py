@@ -8,6 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from hpstudy.datasets import Task
 from hpstudy.errors import HpstudyError
 from hpstudy.training._data import DecodedSplit
 from hpstudy.training._learner import Hyperparams, TrainSettings, build_learner
@@ -36,12 +39,18 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
-    """What a trial produced: the final metric, per-epoch history and throughput."""
+    """What a trial produced: the final metric, per-epoch history and throughput.
+
+    ``probs`` and ``targets`` are the last validation pass's per-image outputs (softmax or sigmoid
+    probabilities, ``N x C``, and the targets), the data the metric was computed from.
+    """
 
     metric: float
     epochs: list[EpochRecord] = field(default_factory=list)
     wall_s: float = 0.0
     images_per_s: float = 0.0
+    probs: np.ndarray | None = None
+    targets: np.ndarray | None = None
 
 
 def _reporter(on_epoch: Callable[[EpochRecord], None] | None, records: list[EpochRecord]):  # noqa: ANN202
@@ -67,6 +76,34 @@ def _reporter(on_epoch: Callable[[EpochRecord], None] | None, records: list[Epoc
                 on_epoch(rec)
 
     return _EpochReporter()
+
+
+def _outputs_recorder(task: Task):  # noqa: ANN202 - a fastai Callback
+    """Keeps the activated predictions and targets of the latest validation pass."""
+    import torch
+    from fastai.callback.core import Callback
+
+    class _ValidOutputs(Callback):
+        order = 55  # after the metrics have seen the batch
+
+        def before_validate(self) -> None:
+            self.probs: list[torch.Tensor] = []
+            self.targets: list[torch.Tensor] = []
+
+        def after_batch(self) -> None:
+            if self.training:
+                return
+            pred = self.pred.detach().float()
+            act = torch.softmax(pred, dim=-1) if task is Task.SINGLE_LABEL else torch.sigmoid(pred)
+            self.probs.append(act.cpu())
+            self.targets.append(self.y.detach().cpu())
+
+        def arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+            if not getattr(self, "probs", None):
+                return None, None
+            return torch.cat(self.probs).numpy(), torch.cat(self.targets).numpy()
+
+    return _ValidOutputs()
 
 
 def train_trial(
@@ -97,25 +134,27 @@ def train_trial(
     learn = build_learner(train, valid, hp, settings)
     records: list[EpochRecord] = []
     reporter = _reporter(on_epoch, records)
+    outputs = _outputs_recorder(settings.task)
+    cbs = [reporter, outputs, *callbacks]
     start = time.perf_counter()
     with learn.no_bar(), learn.no_logging():
         learn.freeze()
         if settings.frozen_epochs:
             reporter.stage = "frozen"
-            learn.fit_one_cycle(settings.frozen_epochs, hp.lr, cbs=[reporter, *callbacks])
+            learn.fit_one_cycle(settings.frozen_epochs, hp.lr, cbs=cbs)
         learn.unfreeze()
         if settings.unfrozen_epochs:
             reporter.stage = "unfrozen"
-            learn.fit_one_cycle(
-                settings.unfrozen_epochs,
-                slice(hp.lr / hp.divisor**2, hp.lr),
-                cbs=[reporter, *callbacks],
-            )
+            learn.fit_one_cycle(settings.unfrozen_epochs, slice(hp.lr / hp.divisor**2, hp.lr),
+                                cbs=cbs)
     wall = time.perf_counter() - start
     seen = len(train) * len(records)  # every training image once per epoch
+    probs, targets = outputs.arrays()
     return TrainResult(
         metric=records[-1].metric,
         epochs=records,
         wall_s=wall,
         images_per_s=seen / wall if wall > 0 else 0.0,
+        probs=probs,
+        targets=targets,
     )

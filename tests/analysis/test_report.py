@@ -51,10 +51,18 @@ def test_report_files_and_heatmap_match_the_trials(filled: Filled, tmp_path: Pat
     means = h.column_means()
     assert [means[c] for c in h.columns] == sorted(means[c] for c in h.columns)
     with (tmp_path / "out" / "heatmap.csv").open() as f:
-        rows = {(r["study"], r["fraction"]): r for r in csv.DictReader(f)}
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == ["study", "fraction", "row", "variant", "mean_pct",
+                                     "ci_low_pct", "ci_high_pct", "significant", "replicates"]
+        rows = {(r["study"], r["fraction"], r["variant"]): r for r in reader}
     own = _own_changes(filled.url, "tiny:shapes")
-    assert float(rows[("tiny:shapes", "1")]["wd=0.01"]) == pytest.approx(own["wd=0.01"], rel=1e-5)
-    assert rows[("unrun:digits", "1")]["wd=0.01"] == ""
+    cell = rows[("tiny:shapes", "1", "wd=0.01")]
+    assert float(cell["mean_pct"]) == pytest.approx(own["wd=0.01"], rel=1e-5)
+    low, high = float(cell["ci_low_pct"]), float(cell["ci_high_pct"])
+    assert low <= float(cell["mean_pct"]) <= high  # one replicate: images resampled
+    assert cell["significant"] == ("true" if low > 0 or high < 0 else "false")
+    assert cell["replicates"] == "1"
+    assert not any(study == "unrun:digits" for study, _, _ in rows)  # no result, no row
 
 
 def test_report_shows_missing_pieces_and_is_self_contained(filled: Filled, tmp_path: Path) -> None:
@@ -80,20 +88,25 @@ def test_groups_by_proximity_and_clustering(filled: Filled, tmp_path: Path) -> N
     assert set(g.columns) == {"lr_mult=0.1@1", "divisor=5@1", "wd=0.01@1"}
 
 
-def test_recommendation_table_takes_the_best_value_per_factor(filled: Filled,
-                                                              tmp_path: Path) -> None:
+def test_recommendation_table_moves_only_on_a_significant_gain(filled: Filled,
+                                                                tmp_path: Path) -> None:
     rep = build_report(open_storage(filled.url, create=False), tmp_path, threshold=filled.threshold,
                        save_to_studies=False)
+    results = {r.name: r for r in rep.results}
     for group, study in (("near", "tiny:digits"), ("far", "tiny:shapes")):
         own = _own_changes(filled.url, study)
         choices = {c.factor: c for c in rep.table[group]}
         assert set(choices) == {"lr_mult", "divisor", "wd"}
         for factor, variant, base in (("lr_mult", "lr_mult=0.1", 1.0), ("divisor", "divisor=5", 10),
                                       ("wd", "wd=0.01", 0.1)):
-            gain = own[variant]
             c = choices[factor]
-            assert c.best == (float(variant.split("=")[1]) if gain > 0 else base)
-            assert c.mean_gain == pytest.approx(max(gain, 0.0))
+            cell = results[study].comparisons[(variant, 1.0)]
+            value = float(variant.split("=")[1])
+            assert c.gains[value] == pytest.approx(own[variant])
+            assert c.intervals[value] == pytest.approx((cell.ci_low_pct, cell.ci_high_pct))
+            better = cell.significant and cell.ci_low_pct > 0
+            assert c.best == (value if better else base)
+            assert c.mean_gain == pytest.approx(own[variant] if better else 0.0)
             assert c.datasets == 1
     both = {c.factor: c for c in rep.table["all"]}
     mean_wd = np.mean([_own_changes(filled.url, s)["wd=0.01"] for s in ("tiny:digits",
@@ -131,9 +144,10 @@ def test_recommend_rule_near_and_far(filled: Filled) -> None:
     assert lr_far.value == pytest.approx(0.0004) and "lr_find/10" in lr_far.rule
     # Storage results for the group decide the other factors where tested...
     rep_far = {a.factor: a for a in far.advice}
-    own = _own_changes(filled.url, "tiny:shapes")
-    assert rep_far["wd"].value == (0.01 if own["wd=0.01"] > 0 else 0.1)
-    assert rep_far["wd"].confidence.startswith("storage: 1 dataset(s)")
+    cell = next(r for r in results if r.name == "tiny:shapes").comparisons[("wd=0.01", 1.0)]
+    assert rep_far["wd"].value == (0.01 if cell.significant and cell.ci_low_pct > 0 else 0.1)
+    assert rep_far["wd"].confidence.startswith("storage: ")
+    assert "1 dataset(s)" in rep_far["wd"].confidence and "replicate(s)" in rep_far["wd"].confidence
     # ... and the published findings where the storage has nothing (beta2, ps untested here).
     assert rep_far["ps"].value == PUBLISHED["ps"][0] == 0.25
     assert rep_far["ps"].confidence == "published: 7 datasets"

@@ -1,0 +1,363 @@
+"""Confidence intervals for the % change of a variant's validation metric against the baseline.
+
+A variant and the baseline are trained ``R`` times each; replicate ``r`` of both uses the same seed,
+so the replicates are *pairs* (Bouthillier et al. 2021, "Accounting for variance in machine learning
+benchmarks": the seed is a source of variance to sample, not to fix). Each trial is scored on the
+same validation images, so the two arms are also paired over images, and how much of a difference
+is luck in those images is measured by resampling them: the paired bootstrap over test items of
+Koehn 2004 ("Statistical significance tests for machine translation evaluation").
+
+:func:`compare` resamples both at once with :func:`scipy.stats.bootstrap` (percentile method): each
+resample draws ``R`` replicate pairs and ``N`` images with replacement, independently of each other,
+and uses the same image draw for both arms and every replicate. Its statistic is the % change of the
+variant's mean (over the drawn pairs) metric on the drawn images against the baseline's. Metrics
+that are a mean of per-image scores (accuracy, map3, f2_samples) take a fast path in matrix form;
+the others are recomputed per resample. Without per-image outputs only the replicate pairs are
+resampled, from the stored metric values; a single trial per arm without outputs has no interval.
+
+:func:`pool` averages the % change of several cells (a variant on several datasets or fractions)
+and combines their bootstrap distributions draw by draw.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from hpstudy.metrics import get_metric
+from hpstudy.outputs import ValidOutputs
+
+__all__ = ["Comparison", "compare", "per_image_scores", "pool"]
+
+#: Largest number of (resample, image) cells one batch of resamples may hold in a matrix.
+_BATCH_CELLS = 2_000_000
+
+# A statistic over one batch: replicate-pair indices (B, R) and image indices (B, N) -> (B,) % changes.
+_BatchStatistic = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The % change of a variant's metric against the baseline's, with its confidence interval.
+
+    ``mean_pct`` is ``(mean variant metric - mean baseline metric) / |mean baseline metric| * 100``
+    over the replicate pairs. ``ci_low_pct`` and ``ci_high_pct`` bound the confidence interval
+    (``nan`` when none could be computed). ``method`` says what was resampled:
+    ``"images+replicates"``, ``"images"`` (one pair), ``"replicates"`` (no per-image outputs) or
+    ``"none"``. ``images`` is the number of validation images resampled (0 without outputs).
+    ``draws`` is the bootstrap distribution of the % change, kept for :func:`pool`; ``None`` when
+    ``method`` is ``"none"``. It takes no part in equality or ``repr``.
+    """
+
+    mean_pct: float
+    ci_low_pct: float
+    ci_high_pct: float
+    replicates: int
+    images: int
+    method: str
+    draws: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def significant(self) -> bool:
+        """Whether the interval is finite and excludes 0."""
+        finite = math.isfinite(self.ci_low_pct) and math.isfinite(self.ci_high_pct)
+        return finite and (self.ci_low_pct > 0 or self.ci_high_pct < 0)
+
+    @property
+    def verdict(self) -> str:
+        """``"better"``, ``"worse"`` or ``"no detectable difference"``."""
+        if not self.significant:
+            return "no detectable difference"
+        return "better" if self.ci_low_pct > 0 else "worse"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (no ``draws``; ``nan`` becomes ``None``)."""
+
+        def num(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+
+        return {
+            "mean_pct": num(self.mean_pct),
+            "ci_low_pct": num(self.ci_low_pct),
+            "ci_high_pct": num(self.ci_high_pct),
+            "replicates": int(self.replicates),
+            "images": int(self.images),
+            "method": self.method,
+            "significant": self.significant,
+            "verdict": self.verdict,
+        }
+
+
+def per_image_scores(metric: str, outputs: ValidOutputs) -> np.ndarray | None:
+    """Per-image scores whose mean is ``metric`` on ``outputs``, or ``None`` if it is no such mean.
+
+    Accuracy scores 1 or 0, map3 1, 1/2, 1/3 or 0, f2_samples each image's F2 (as
+    :func:`hpstudy.metrics.f2_samples`). Other metrics (balanced accuracy, macro F1, AUROC) are not
+    means over images.
+
+    Raises:
+        KeyError: If ``metric`` is unknown.
+    """
+    get_metric(metric)
+    probs, targets = np.asarray(outputs.probs), np.asarray(outputs.targets)
+    if metric == "accuracy" and not outputs.multi_label:
+        return (np.argmax(probs, axis=1) == targets).astype(np.float64)
+    if metric == "map3" and not outputs.multi_label:
+        top = np.argsort(-probs, axis=1, kind="stable")[:, :3]
+        hit = top == targets.reshape(-1, 1)
+        return (hit / np.arange(1, top.shape[1] + 1)).sum(axis=1)
+    if metric == "f2_samples" and outputs.multi_label:
+        pred = probs > 0.2
+        true = targets > 0.5
+        tp = np.sum(pred & true, axis=1)
+        fp = np.sum(pred & ~true, axis=1)
+        fn = np.sum(~pred & true, axis=1)
+        denom = 5 * tp + 4 * fn + fp
+        return np.where(denom > 0, 5 * tp / np.maximum(denom, 1), 1.0)
+    return None
+
+
+def _pct(variant: np.ndarray | float, baseline: np.ndarray | float) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.asarray(variant) - baseline) / np.abs(baseline) * 100.0
+
+
+def _row_counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """How often each of ``n`` items is drawn in each row of ``idx`` (B, draws) -> (B, n)."""
+    rows = idx.shape[0]
+    flat = (idx.astype(np.int64) + n * np.arange(rows, dtype=np.int64)[:, None]).ravel()
+    return np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(np.float64)
+
+
+def _fast_statistic(variant_scores: np.ndarray, baseline_scores: np.ndarray) -> _BatchStatistic:
+    """The batch statistic for a mean-of-per-image-scores metric; scores are (R, N)."""
+    n_reps, n_images = variant_scores.shape
+
+    def statistic(rep_idx: np.ndarray, img_idx: np.ndarray) -> np.ndarray:
+        img_counts = _row_counts(img_idx, n_images)  # (B, N)
+        rep_counts = _row_counts(rep_idx, n_reps)  # (B, R)
+        scale = rep_idx.shape[1] * img_idx.shape[1]
+        mv = np.sum((variant_scores @ img_counts.T).T * rep_counts, axis=1) / scale
+        mb = np.sum((baseline_scores @ img_counts.T).T * rep_counts, axis=1) / scale
+        return _pct(mv, mb)
+
+    return statistic
+
+
+def _slow_statistic(
+    fn: Callable[[np.ndarray, np.ndarray], float],
+    variant: Sequence[ValidOutputs],
+    baseline: Sequence[ValidOutputs],
+    targets: np.ndarray,
+) -> _BatchStatistic:
+    """The batch statistic for any metric: recomputed on the drawn images of each resample."""
+
+    def statistic(rep_idx: np.ndarray, img_idx: np.ndarray) -> np.ndarray:
+        out = np.empty(rep_idx.shape[0])
+        for b in range(rep_idx.shape[0]):
+            images = img_idx[b]
+            drawn_targets = targets[images]
+            reps, counts = np.unique(rep_idx[b], return_counts=True)
+            drawn = list(zip(reps, counts / counts.sum(), strict=True))
+            mv = sum(w * fn(variant[r].probs[images], drawn_targets) for r, w in drawn)
+            mb = sum(w * fn(baseline[r].probs[images], drawn_targets) for r, w in drawn)
+            out[b] = _pct(mv, mb)
+        return out
+
+    return statistic
+
+
+def _bootstrap(
+    data: tuple[np.ndarray, ...],
+    statistic: Callable[..., np.ndarray],
+    *,
+    n_resamples: int,
+    batch: int,
+    confidence: float,
+    seed: int,
+) -> tuple[float, float, np.ndarray]:
+    """Run scipy's percentile bootstrap quietly and deterministically; (low, high, distribution)."""
+    rng = np.random.default_rng(seed)
+    # scipy 1.15 renamed ``random_state`` to ``rng``; the project supports older scipy too.
+    key = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        res = stats.bootstrap(
+            data,
+            statistic,
+            n_resamples=n_resamples,
+            batch=batch,
+            vectorized=True,
+            paired=False,
+            confidence_level=confidence,
+            method="percentile",
+            **{key: rng},
+        )
+    low, high = res.confidence_interval
+    return float(low), float(high), np.asarray(res.bootstrap_distribution, dtype=np.float64)
+
+
+def _usable_outputs(variant: Sequence[ValidOutputs | None], baseline: Sequence[ValidOutputs | None]) -> bool:
+    """Whether every trial has outputs, all on the same (at least two) images and task."""
+    everything = [*variant, *baseline]
+    present = [o for o in everything if o is not None]
+    if len(present) != len(everything) or present[0].n_images < 2:
+        return False
+    first = present[0]
+    return all(
+        o.multi_label == first.multi_label
+        and o.probs.shape == first.probs.shape
+        and np.array_equal(o.targets, first.targets)
+        for o in present
+    )
+
+
+def compare(
+    variant: Sequence[ValidOutputs | None],
+    baseline: Sequence[ValidOutputs | None],
+    metric: str,
+    *,
+    variant_values: Sequence[float],
+    baseline_values: Sequence[float],
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    _fast: bool = True,
+) -> Comparison:
+    """The % change of a variant's ``metric`` against the baseline's, with a bootstrap interval.
+
+    ``variant[r]`` and ``baseline[r]`` are replicate pair ``r`` (trained with the same seed);
+    ``variant_values[r]`` and ``baseline_values[r]`` are those trials' stored metric values. With
+    every per-image output present (all on the same validation images) both the replicate pairs and
+    the images are resampled (``"images+replicates"``, or ``"images"`` for one pair) and the point
+    estimate is recomputed from the outputs; otherwise two or more pairs are resampled from the
+    values (``"replicates"``) and a single pair has no interval (``"none"``). A baseline mean of 0
+    has no % change (``"none"``). A resample whose baseline mean is 0 has no % change either, which
+    makes the interval ``nan``.
+
+    Args:
+        variant: Per replicate pair, the variant trial's validation outputs or ``None``.
+        baseline: Per replicate pair, the baseline trial's validation outputs or ``None``.
+        metric: A key of :data:`hpstudy.metrics.METRICS`.
+        variant_values: Per replicate pair, the variant trial's metric value.
+        baseline_values: Per replicate pair, the baseline trial's metric value.
+        n_resamples: Bootstrap resamples.
+        confidence: Confidence level of the interval.
+        seed: Seed of the resampling; the same seed gives the same interval. Cells that share their
+            validation images and replicate seeds (fractions of one dataset) get image-paired draws
+            for :func:`pool` from the same seed.
+        _fast: Internal, for tests: ``False`` recomputes the metric per resample even where it is a
+            mean of per-image scores.
+
+    Returns:
+        The :class:`Comparison`.
+
+    Raises:
+        ValueError: If the four sequences are empty or differ in length, or ``n_resamples`` < 1.
+        KeyError: If ``metric`` is unknown.
+    """
+    n_reps = len(variant)
+    if n_reps < 1 or not len(baseline) == len(variant_values) == len(baseline_values) == n_reps:
+        raise ValueError(
+            "variant, baseline, variant_values and baseline_values need one entry per replicate pair "
+            f"(at least one), got lengths {len(variant)}, {len(baseline)}, {len(variant_values)}, "
+            f"{len(baseline_values)}"
+        )
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    fn = get_metric(metric)
+
+    if _usable_outputs(variant, baseline):
+        var_out = [o for o in variant if o is not None]
+        base_out = [o for o in baseline if o is not None]
+        targets = np.asarray(base_out[0].targets)
+        n_images = base_out[0].n_images
+        mv = float(np.mean([fn(o.probs, o.targets) for o in var_out]))
+        mb = float(np.mean([fn(o.probs, o.targets) for o in base_out]))
+        if mb == 0 or not (math.isfinite(mb) and math.isfinite(mv)):
+            mean_pct = float(_pct(mv, mb)) if mb != 0 else math.nan
+            return Comparison(mean_pct, math.nan, math.nan, n_reps, n_images, "none")
+        statistic: _BatchStatistic | None = None
+        if _fast:
+            scores = [per_image_scores(metric, o) for o in (*var_out, *base_out)]
+            present = [s for s in scores if s is not None]
+            if len(present) == len(scores):
+                stacked = np.stack(present)
+                statistic = _fast_statistic(stacked[:n_reps], stacked[n_reps:])
+        if statistic is None:
+            statistic = _slow_statistic(fn, var_out, base_out, targets)
+        batch = max(1, min(n_resamples, _BATCH_CELLS // max(n_images, n_reps)))
+        if n_reps >= 2:
+            data: tuple[np.ndarray, ...] = (np.arange(n_reps), np.arange(n_images))
+            method = "images+replicates"
+        else:
+            data = (np.arange(n_images),)
+            method = "images"
+
+        def wrapped(*idx: np.ndarray, axis: int = -1) -> np.ndarray:
+            img_idx = idx[-1]
+            rep_idx = idx[0] if n_reps >= 2 else np.zeros((img_idx.shape[0], 1), dtype=np.int64)
+            return statistic(rep_idx, img_idx)
+
+        low, high, draws = _bootstrap(
+            data, wrapped, n_resamples=n_resamples, batch=batch, confidence=confidence, seed=seed
+        )
+        return Comparison(float(_pct(mv, mb)), low, high, n_reps, n_images, method, draws)
+
+    values_v = np.asarray(variant_values, dtype=np.float64)
+    values_b = np.asarray(baseline_values, dtype=np.float64)
+    mv, mb = float(values_v.mean()), float(values_b.mean())
+    mean_pct = float(_pct(mv, mb))
+    if n_reps < 2 or mb == 0 or not math.isfinite(mean_pct):
+        return Comparison(mean_pct if mb != 0 else math.nan, math.nan, math.nan, n_reps, 0, "none")
+
+    def by_replicates(rep_idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        return _pct(values_v[rep_idx].mean(axis=-1), values_b[rep_idx].mean(axis=-1))
+
+    low, high, draws = _bootstrap(
+        (np.arange(n_reps),),
+        by_replicates,
+        n_resamples=n_resamples,
+        batch=max(1, min(n_resamples, _BATCH_CELLS // n_reps)),
+        confidence=confidence,
+        seed=seed,
+    )
+    return Comparison(mean_pct, low, high, n_reps, 0, "replicates", draws)
+
+
+def pool(comparisons: Sequence[Comparison], *, confidence: float = 0.95) -> Comparison:
+    """The mean % change over several independent cells, with a bootstrap interval.
+
+    The pooled distribution is the draw-by-draw mean of the cells' :attr:`Comparison.draws`, and the
+    interval its percentiles. ``replicates`` is the fewest of any cell, ``images`` the sum. Any cell
+    without draws makes the pool ``"none"`` (``nan`` interval). ``method`` is the cells' common
+    method, or ``"mixed"`` when they differ.
+
+    Raises:
+        ValueError: If ``comparisons`` is empty or their draws differ in length.
+    """
+    if not comparisons:
+        raise ValueError("pool needs at least one comparison")
+    mean_pct = float(np.mean([c.mean_pct for c in comparisons]))
+    replicates = min(c.replicates for c in comparisons)
+    images = sum(c.images for c in comparisons)
+    if any(c.draws is None for c in comparisons) or not math.isfinite(mean_pct):
+        return Comparison(mean_pct, math.nan, math.nan, replicates, images, "none")
+    lengths = {len(c.draws) for c in comparisons if c.draws is not None}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"pooled comparisons need draws of one length (the same n_resamples), got {sorted(lengths)}"
+        )
+    draws = np.mean(np.stack([np.asarray(c.draws, dtype=np.float64) for c in comparisons]), axis=0)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha])
+    methods = {c.method for c in comparisons}
+    method = methods.pop() if len(methods) == 1 else "mixed"
+    return Comparison(mean_pct, float(low), float(high), replicates, images, method, draws)

@@ -1,0 +1,278 @@
+"""Bootstrap intervals for the % change against the baseline: known answers, edge cases, pooling."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from hpstudy.evidence import Comparison, _fast_statistic, compare, per_image_scores, pool
+from hpstudy.metrics import get_metric
+from hpstudy.outputs import ValidOutputs
+
+C = 5
+
+
+def _single(correct: np.ndarray, targets: np.ndarray, seed: int) -> ValidOutputs:
+    """Softmax-like outputs whose top class is the target exactly where ``correct``."""
+    rng = np.random.default_rng(seed)
+    n = len(targets)
+    probs = rng.random((n, C))
+    wrong = (targets + 1 + rng.integers(0, C - 1, size=n)) % C
+    top = np.where(correct, targets, wrong)
+    probs[np.arange(n), top] += 2.0
+    return ValidOutputs((probs / probs.sum(axis=1, keepdims=True)).astype(np.float32), targets, False)
+
+
+def _multi(seed: int, n: int = 200, c: int = 4, signal: float = 0.4) -> ValidOutputs:
+    rng = np.random.default_rng(seed)
+    targets = (np.random.default_rng(99).random((n, c)) < 0.3).astype(np.uint8)
+    probs = np.clip(signal * targets + 0.6 * rng.random((n, c)), 0, 1).astype(np.float32)
+    return ValidOutputs(probs, targets, True)
+
+
+def _values(outputs: list[ValidOutputs], metric: str) -> list[float]:
+    return [get_metric(metric)(o.probs, o.targets) for o in outputs]
+
+
+def _cmp(variant: list[ValidOutputs], baseline: list[ValidOutputs], metric: str = "accuracy",
+         **kwargs: object) -> Comparison:
+    return compare(variant, baseline, metric, variant_values=_values(variant, metric),
+                   baseline_values=_values(baseline, metric), **kwargs)  # type: ignore[arg-type]
+
+
+def _paired_pair(n: int = 4000, seed: int = 0) -> tuple[ValidOutputs, ValidOutputs]:
+    """Baseline right w.p. 0.70; the variant keeps 95 % of its hits and fixes ~22 % of its misses."""
+    rng = np.random.default_rng(seed)
+    targets = rng.integers(0, C, size=n)
+    base = rng.random(n) < 0.70
+    var = np.where(base, rng.random(n) < 0.95, rng.random(n) < (0.73 - 0.70 * 0.95) / 0.30)
+    return _single(var, targets, seed + 1), _single(base, targets, seed + 2)
+
+
+def test_images_interval_matches_delta_method() -> None:
+    variant, baseline = _paired_pair()
+    v = per_image_scores("accuracy", variant)
+    b = per_image_scores("accuracy", baseline)
+    assert v is not None and b is not None
+    mv, mb = v.mean(), b.mean()
+    pct = (mv / mb - 1) * 100
+    # Delta method for the ratio of paired means: influence of image i on mv/mb.
+    se = 100 * np.std((v - b * mv / mb) / mb, ddof=1) / math.sqrt(len(v))
+    low, high = pct - 1.959964 * se, pct + 1.959964 * se
+
+    got = _cmp([variant], [baseline], n_resamples=2000, seed=1)
+    assert got.method == "images" and got.replicates == 1 and got.images == len(v)
+    assert got.mean_pct == pytest.approx(pct, abs=1e-9)
+    width = high - low
+    assert abs(got.ci_low_pct - low) < 0.15 * width
+    assert abs(got.ci_high_pct - high) < 0.15 * width
+    assert got.significant and got.verdict == "better"
+    assert got.draws is not None and got.draws.shape == (2000,)
+
+    worse = _cmp([baseline], [variant], n_resamples=500)
+    assert worse.significant and worse.verdict == "worse" and worse.ci_high_pct < 0
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "map3", "balanced_accuracy"])
+@pytest.mark.parametrize("reps", [1, 2])
+def test_identical_arms_give_exactly_zero_without_warnings(metric: str, reps: int) -> None:
+    outs = [_paired_pair(n=300, seed=s)[1] for s in range(reps)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = _cmp(outs, outs, metric, n_resamples=200)
+    assert got.mean_pct == 0
+    assert (got.ci_low_pct, got.ci_high_pct) == (0.0, 0.0)
+    assert not got.significant and got.verdict == "no detectable difference"
+
+
+def _replicate_pairs(changes: list[float], n: int = 3000) -> tuple[list[ValidOutputs], list[ValidOutputs]]:
+    """Pairs on shared images whose variant differs from its baseline by exactly ``changes`` (%)."""
+    rng = np.random.default_rng(7)
+    targets = rng.integers(0, C, size=n)
+    variants, baselines = [], []
+    for r, change in enumerate(changes):
+        base = rng.random(n) < 0.70
+        var = base.copy()
+        flips = round(abs(change) / 100 * base.sum())
+        pool_idx = np.flatnonzero(~base if change > 0 else base)
+        var[rng.choice(pool_idx, size=flips, replace=False)] = change > 0
+        variants.append(_single(var, targets, 10 * r + 1))
+        baselines.append(_single(base, targets, 10 * r + 2))
+    return variants, baselines
+
+
+def test_replicates_that_disagree_widen_the_interval_to_zero() -> None:
+    variants, baselines = _replicate_pairs([5.0, -4.0, 1.0])
+    alone = [_cmp([v], [b], n_resamples=1000) for v, b in zip(variants, baselines, strict=True)]
+    assert [round(c.mean_pct) for c in alone] == [5, -4, 1]
+    assert all(c.significant for c in alone)  # each pair alone: many images, a clear difference
+
+    together = _cmp(variants, baselines, n_resamples=1000)
+    assert together.method == "images+replicates" and together.replicates == 3
+    assert together.ci_low_pct < 0 < together.ci_high_pct
+    assert not together.significant
+    assert together.ci_high_pct - together.ci_low_pct > alone[0].ci_high_pct - alone[0].ci_low_pct
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "map3", "f2_samples"])
+def test_fast_path_equals_metric_recomputed_per_resample(metric: str) -> None:
+    if metric == "f2_samples":
+        variant = [_multi(1, n=300), _multi(2, n=300)]
+        baseline = [_multi(3, n=300, signal=0.2), _multi(4, n=300, signal=0.2)]
+    else:
+        pairs = [_paired_pair(n=300, seed=s) for s in (0, 5)]
+        variant, baseline = [p[0] for p in pairs], [p[1] for p in pairs]
+    fn = get_metric(metric)
+    scores = [per_image_scores(metric, o) for o in (*variant, *baseline)]
+    for s, o in zip(scores, (*variant, *baseline), strict=True):
+        assert s is not None and s.mean() == pytest.approx(fn(o.probs, o.targets), abs=1e-12)
+
+    # The batch statistic on explicit resamples against the metric on those images.
+    stat = _fast_statistic(np.stack(scores[:2]), np.stack(scores[2:]))  # type: ignore[arg-type]
+    rng = np.random.default_rng(3)
+    rep_idx = rng.integers(0, 2, size=(4, 2))
+    img_idx = rng.integers(0, 300, size=(4, 300))
+    got = stat(rep_idx, img_idx)
+    for b in range(4):
+        images = img_idx[b]
+        mv = np.mean([fn(variant[r].probs[images], variant[r].targets[images]) for r in rep_idx[b]])
+        mb = np.mean([fn(baseline[r].probs[images], baseline[r].targets[images]) for r in rep_idx[b]])
+        assert got[b] == pytest.approx((mv - mb) / abs(mb) * 100, abs=1e-9)
+
+    # The whole bootstrap through the fast path and through the generic one.
+    fast = _cmp(variant, baseline, metric, n_resamples=200, seed=4)
+    slow = _cmp(variant, baseline, metric, n_resamples=200, seed=4, _fast=False)
+    assert fast.draws is not None and slow.draws is not None
+    np.testing.assert_allclose(fast.draws, slow.draws, rtol=0, atol=1e-9)
+    assert fast.ci_low_pct == pytest.approx(slow.ci_low_pct, abs=1e-9)
+    assert fast.ci_high_pct == pytest.approx(slow.ci_high_pct, abs=1e-9)
+
+
+def test_missing_outputs_fall_back_to_replicates_or_nothing() -> None:
+    got = compare([None] * 3, [None] * 3, "accuracy", variant_values=[0.75, 0.76, 0.74],
+                  baseline_values=[0.70, 0.71, 0.69], n_resamples=500)
+    assert got.method == "replicates" and got.images == 0 and got.replicates == 3
+    assert got.mean_pct == pytest.approx((0.75 / 0.70 - 1) * 100)
+    assert got.significant and got.verdict == "better"  # every pair gains, so every draw does
+
+    variant, baseline = _paired_pair(n=200)
+    partial = compare([variant, None, variant], [baseline, baseline, baseline], "accuracy",
+                      variant_values=[0.75, 0.6, 0.8], baseline_values=[0.7, 0.7, 0.7], n_resamples=200)
+    assert partial.method == "replicates"
+
+    one = compare([None], [None], "accuracy", variant_values=[0.75], baseline_values=[0.70])
+    assert one.method == "none" and one.draws is None and one.replicates == 1
+    assert one.mean_pct == pytest.approx((0.75 / 0.70 - 1) * 100)
+    assert math.isnan(one.ci_low_pct) and math.isnan(one.ci_high_pct)
+    assert not one.significant and one.verdict == "no detectable difference"
+    assert one.to_dict()["ci_low_pct"] is None and one.to_dict()["method"] == "none"
+
+
+def test_outputs_on_different_images_fall_back_to_replicates() -> None:
+    a = _paired_pair(n=200, seed=0)
+    b = _paired_pair(n=200, seed=1)  # other targets
+    got = compare([a[0], b[0]], [a[1], b[1]], "accuracy", variant_values=[0.73, 0.74],
+                  baseline_values=[0.70, 0.71], n_resamples=200)
+    assert got.method == "replicates"
+
+
+def test_zero_baseline_has_no_change() -> None:
+    got = compare([None] * 2, [None] * 2, "accuracy", variant_values=[0.1, 0.2], baseline_values=[0.0, 0.0])
+    assert got.method == "none" and math.isnan(got.mean_pct) and not got.significant
+    targets = np.zeros(50, dtype=int)
+    never = _single(np.zeros(50, dtype=bool), targets, 0)
+    sometimes = _single(np.arange(50) % 2 == 0, targets, 1)
+    got = _cmp([sometimes], [never])
+    assert got.method == "none" and math.isnan(got.mean_pct) and got.images == 50
+
+
+def test_resamples_with_zero_baseline_give_nan_interval_without_warnings() -> None:
+    # The baseline is right on one image of five: about a third of the resamples miss it.
+    targets = np.zeros(5, dtype=int)
+    baseline = _single(np.arange(5) == 0, targets, 0)
+    variant = _single(np.arange(5) < 3, targets, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = _cmp([variant], [baseline], n_resamples=200)
+    assert got.method == "images" and got.mean_pct == pytest.approx(200.0)
+    assert math.isnan(got.ci_low_pct) and not got.significant
+
+
+def _cell(draws: np.ndarray | None, mean_pct: float, reps: int, images: int) -> Comparison:
+    return Comparison(mean_pct, math.nan, math.nan, reps, images, "images+replicates", draws)
+
+
+def test_pool_averages_draws_index_wise() -> None:
+    up = np.linspace(0.0, 10.0, 1001)
+    # Index-wise means of opposite ramps are all 5: no spread, whatever each cell's own spread.
+    flat = pool([_cell(up, 5.0, 3, 100), _cell(up[::-1], 5.0, 2, 50)])
+    assert (flat.ci_low_pct, flat.ci_high_pct) == pytest.approx((5.0, 5.0))
+    assert flat.replicates == 2 and flat.images == 150 and flat.method == "images+replicates"
+
+    got = pool([_cell(up, 4.0, 3, 100), _cell(3 * up, 8.0, 3, 100)], confidence=0.9)
+    expected = np.quantile(2 * up, [0.05, 0.95])
+    assert got.mean_pct == pytest.approx(6.0)
+    assert (got.ci_low_pct, got.ci_high_pct) == pytest.approx(tuple(expected))
+    assert got.draws is not None and np.allclose(got.draws, 2 * up)
+
+    none = pool([_cell(up, 4.0, 3, 100), _cell(None, 1.0, 1, 0)])
+    assert none.method == "none" and none.draws is None and math.isnan(none.ci_low_pct)
+    assert none.mean_pct == pytest.approx(2.5) and not none.significant
+    with pytest.raises(ValueError, match="length"):
+        pool([_cell(up, 1.0, 1, 1), _cell(up[:10], 1.0, 1, 1)])
+    with pytest.raises(ValueError):
+        pool([])
+
+
+def test_pool_of_real_comparisons_is_narrower_than_its_cells() -> None:
+    cells = [_cmp([v], [b], n_resamples=1000, seed=s) for s, (v, b) in
+             enumerate(_paired_pair(n=1000, seed=s) for s in (0, 10, 20))]
+    pooled = pool(cells)
+    assert pooled.mean_pct == pytest.approx(np.mean([c.mean_pct for c in cells]))
+    assert pooled.method == "images" and pooled.images == 3000
+    width = pooled.ci_high_pct - pooled.ci_low_pct
+    assert all(width < c.ci_high_pct - c.ci_low_pct for c in cells)
+
+
+def test_same_seed_same_interval() -> None:
+    variants, baselines = _replicate_pairs([3.0, 2.0])
+    first = _cmp(variants, baselines, n_resamples=300, seed=5)
+    again = _cmp(variants, baselines, n_resamples=300, seed=5)
+    other = _cmp(variants, baselines, n_resamples=300, seed=6)
+    assert (first.ci_low_pct, first.ci_high_pct) == (again.ci_low_pct, again.ci_high_pct)
+    assert first.draws is not None and again.draws is not None and other.draws is not None
+    np.testing.assert_array_equal(first.draws, again.draws)
+    assert not np.array_equal(first.draws, other.draws)
+
+    values = {"variant_values": [0.75, 0.76, 0.74], "baseline_values": [0.70, 0.72, 0.69]}
+    r1 = compare([None] * 3, [None] * 3, "accuracy", n_resamples=300, seed=5, **values)  # type: ignore[arg-type]
+    r2 = compare([None] * 3, [None] * 3, "accuracy", n_resamples=300, seed=5, **values)  # type: ignore[arg-type]
+    assert (r1.ci_low_pct, r1.ci_high_pct) == (r2.ci_low_pct, r2.ci_high_pct)
+
+
+def test_multi_label_auroc_runs_the_generic_path() -> None:
+    variant = [_multi(1), _multi(2)]
+    baseline = [_multi(3, signal=0.2), _multi(4, signal=0.2)]
+    assert per_image_scores("mean_auroc", variant[0]) is None
+    got = _cmp(variant, baseline, "mean_auroc", n_resamples=200)
+    assert got.method == "images+replicates" and got.images == 200 and got.replicates == 2
+    assert math.isfinite(got.ci_low_pct) and math.isfinite(got.ci_high_pct)
+    assert got.ci_low_pct <= got.mean_pct <= got.ci_high_pct
+    assert got.significant and got.verdict == "better"  # a much stronger signal
+
+
+def test_to_dict_and_bad_arguments() -> None:
+    variant, baseline = _paired_pair(n=200)
+    d = _cmp([variant], [baseline], n_resamples=100).to_dict()
+    assert set(d) == {"mean_pct", "ci_low_pct", "ci_high_pct", "replicates", "images", "method",
+                      "significant", "verdict"}
+    assert isinstance(d["mean_pct"], float) and d["images"] == 200
+    with pytest.raises(ValueError, match="replicate pair"):
+        compare([variant], [baseline, baseline], "accuracy", variant_values=[0.7], baseline_values=[0.7])
+    with pytest.raises(ValueError, match="replicate pair"):
+        compare([], [], "accuracy", variant_values=[], baseline_values=[])
+    with pytest.raises(KeyError, match="unknown metric"):
+        compare([variant], [baseline], "nope", variant_values=[0.7], baseline_values=[0.7])
