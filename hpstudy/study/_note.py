@@ -29,8 +29,11 @@ def design_note(ref: StudyRef) -> str:
         f"Baseline-plus-one-factor design: `{spec.arch}` (pretrained: {spec.pretrained}), batch "
         f"{spec.batch_size}, {spec.frozen_epochs} frozen + {spec.unfrozen_epochs} unfrozen epochs. "
         f"Each trial is one variant (the baseline, or the baseline with one factor changed) "
-        f"trained on one fraction of the training split: {len(variants(spec))} variants × "
-        f"{len(spec.fractions)} fractions = {len(ref.points)} grid points, each run once.",
+        f"trained on one fraction of the training split with one replicate's seed: "
+        f"{len(variants(spec))} variants × {len(spec.fractions)} fractions × "
+        f"{spec.replicates} replicate(s) = {len(ref.points)} grid points, each run once. "
+        f"Replicate r trains with seed {spec.seed} + r and is paired with the baseline's "
+        f"replicate r; every % change is reported with a 95 % bootstrap interval.",
         "",
         "| factor | baseline | other values |",
         "|---|---|---|",
@@ -48,8 +51,9 @@ def design_note(ref: StudyRef) -> str:
         f"A trial's learning rate is the lr-finder value of its fraction × `lr_mult`. Its "
         f"intermediate values are the validation {attrs.get('metric', 'metric')} after each epoch "
         f"(step = epoch, frozen epochs first); its value is the metric after the last epoch. Trial "
-        f"user attributes hold the grid point, the attempt, the resolved hyperparameters, "
-        f"per-epoch losses, wall time, host and device.",
+        f"user attributes hold the grid point, the attempt, the resolved hyperparameters, the "
+        f"seed, per-epoch losses, wall time, host, device and runtime (threads, versions); the "
+        f"per-image validation outputs are the trial's artifact.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -52,3 +52,23 @@ def test_optimizer_step_compares_both_adams(tmp_path: Path) -> None:
     for size in ("host", "full"):
         assert out[f"ratio_{size}"] == pytest.approx(
             out[f"fastai_{size}_ms"] / out[f"study_{size}_ms"], rel=0.02)
+
+
+def test_noise_measures_replicate_disagreement(tmp_path: Path) -> None:
+    spec = tmp_path / "tinynoise.toml"
+    spec.write_text(
+        'arch = "resnet18"\npretrained = false\nbatch_size = 128\nimage_size = 16\n'
+        "frozen_epochs = 0\nunfrozen_epochs = 1\nfractions = [1.0]\n"
+        "[baseline]\nlr_mult = 1.0\ndivisor = 10\nwd = 0.1\nbeta2 = 0.99\nps = 0.5\n"
+        "[factors]\nlr_mult = [0.1]\nwd = [0.0]\n"
+        "[lr_find]\nstart_lr = 1e-5\nend_lr = 1.0\nnum_it = 10\nvalid_images = 64\n"
+    )
+    out = _run("noise.py", "--spec", str(spec), "--replicates", "2", "--workers", "2",
+               tmp_path=tmp_path)
+    assert out["replicates"] == 2 and out["cells"] == 2  # one pair of runs, two variants
+    assert out["baseline_sd"] >= 0 and 0 <= out["sign_flips"] <= 2
+    assert 0 <= out["flagged"] <= 4
+    if out["flagged"]:
+        assert 0 <= out["flagged_reproduced"] <= 1
+    else:
+        assert out["flagged_reproduced"] is None
