@@ -10,10 +10,15 @@ Koehn 2004 ("Statistical significance tests for machine translation evaluation")
 :func:`compare` resamples both at once with :func:`scipy.stats.bootstrap` (percentile method): each
 resample draws ``R`` replicate pairs and ``N`` images with replacement, independently of each other,
 and uses the same image draw for both arms and every replicate. Its statistic is the % change of the
-variant's mean (over the drawn pairs) metric on the drawn images against the baseline's. Metrics
-that are a mean of per-image scores (accuracy, map3, f2_samples) take a fast path in matrix form;
-the others are recomputed per resample. Without per-image outputs only the replicate pairs are
-resampled, from the stored metric values; a single trial per arm without outputs has no interval.
+variant's mean (over the drawn pairs) metric on the drawn images against the baseline's. Every
+metric is computed for a whole batch of resamples at once from how often each image is drawn in
+each resample: metrics that are a mean of per-image scores (accuracy, map3, f2_samples) as a matrix
+product of those counts with the scores; balanced accuracy and macro F1 from count-weighted
+per-class tallies; AUROC as a count-weighted Mann-Whitney statistic, from cumulative sums of the
+counts along each class's sorted scores. ``_slow_statistic`` recomputes the metric on each
+resample's images instead, the reference the batch forms are tested against. Without per-image
+outputs only the replicate pairs are resampled, from the stored metric values; a single trial per
+arm without outputs has no interval.
 
 :func:`pool` averages the % change of several cells (a variant on several datasets or fractions)
 and combines their bootstrap distributions draw by draw.
@@ -29,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import sparse, stats
 
 from hpstudy.metrics import get_metric
 from hpstudy.outputs import ValidOutputs
@@ -151,6 +156,276 @@ def _fast_statistic(variant_scores: np.ndarray, baseline_scores: np.ndarray) -> 
     return statistic
 
 
+# A metric over a batch of resamples, for one trial: image counts transposed, (N, B), and the
+# batch's shared context (see ``_CountMetric``) -> (B,) metric values.
+_CountScorer = Callable[[np.ndarray, Any], np.ndarray]
+
+
+@dataclass(frozen=True)
+class _CountMetric:
+    """A metric in count form for one set of targets.
+
+    ``context`` maps a batch's image counts, (N, B), to what every trial's scorer shares (such as
+    the per-class support); ``scorer`` builds one trial's scorer from its probabilities, or gives
+    ``None`` where the count form does not apply (the generic path then takes over).
+    """
+
+    context: Callable[[np.ndarray], Any]
+    scorer: Callable[[np.ndarray], _CountScorer | None]
+
+
+def _indicator(keys: np.ndarray, n_keys: int, items: np.ndarray | None = None) -> sparse.csr_matrix:
+    """(n_keys, N) 0/1 matrix whose row ``k`` marks the images (of ``items``; all when ``None``)
+    with key ``k``; times counts (N, B), it sums each resample's counts per key (see :func:`_tally`)."""
+    n = len(keys)
+    items = np.arange(n) if items is None else np.asarray(items, dtype=np.intp)
+    ones = np.ones(items.size, dtype=np.float32)
+    return sparse.csr_matrix((ones, (keys[items], items)), shape=(n_keys, n))
+
+
+def _tally(matrix: sparse.csr_matrix | np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``matrix`` (K, N) of small integers times counts (N, B), in float64. The products are sums
+    of integer counts no larger than twice a resample's draws, exact in float32 as in float64."""
+    return np.asarray(matrix @ counts, dtype=np.float64)
+
+
+def _mean_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Column means of ``values`` (C, B) over the entries where ``mask``; ``nan`` for an empty one."""
+    n = mask.sum(axis=0)
+    total = np.where(mask, values, 0.0).sum(axis=0)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` where ``den > 0``, else 0 (those entries are masked out by the caller)."""
+    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)
+
+
+def _class_labels(targets: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """Single-label targets as class indices in ``[0, n_classes)``, or ``None`` if they are not."""
+    if targets.ndim != 1 or targets.size == 0 or not np.issubdtype(targets.dtype, np.integer):
+        return None
+    if targets.min() < 0 or targets.max() >= n_classes:
+        return None
+    return targets.astype(np.intp)
+
+
+def _balanced_accuracy_counts(targets: np.ndarray, n_classes: int) -> _CountMetric | None:
+    """Mean over the classes drawn of the count-weighted recall (as ``metrics.balanced_accuracy``)."""
+    labels = _class_labels(targets, n_classes)
+    if labels is None:
+        return None
+    support = _indicator(labels, n_classes)
+
+    def scorer(probs: np.ndarray) -> _CountScorer:
+        hits = _indicator(labels, n_classes, np.flatnonzero(np.argmax(probs, axis=1) == labels))
+
+        def score(counts: np.ndarray, true_counts: np.ndarray) -> np.ndarray:
+            return _mean_where(_ratio(_tally(hits, counts), true_counts), true_counts > 0)
+
+        return score
+
+    return _CountMetric(lambda counts: _tally(support, counts), scorer)
+
+
+def _macro_f1_counts(targets: np.ndarray, n_classes: int) -> _CountMetric | None:
+    """F1 per class from count-weighted TP, FP and FN, averaged over the classes with any of them
+    (as ``metrics.macro_f1``)."""
+    if targets.ndim == 2:
+        if targets.shape[1] != n_classes:
+            return None
+        true = targets > 0.5
+
+        def multi_scorer(probs: np.ndarray) -> _CountScorer:
+            pred = probs > 0.5
+            # Rows: TP indicators, then FP-or-FN indicators (2 TP + FP + FN is the F1 denominator).
+            indicators = np.concatenate([true & pred, true ^ pred], axis=1).T.astype(np.float32)
+
+            def score(counts: np.ndarray, context: None) -> np.ndarray:
+                tallies = _tally(indicators, counts)
+                tp2 = 2 * tallies[:n_classes]
+                denom = tp2 + tallies[n_classes:]
+                return _mean_where(_ratio(tp2, denom), denom > 0)
+
+            return score
+
+        return _CountMetric(lambda counts: None, multi_scorer)
+
+    labels = _class_labels(targets, n_classes)
+    if labels is None:
+        return None
+    support = _indicator(labels, n_classes)
+
+    def scorer(probs: np.ndarray) -> _CountScorer:
+        pred = np.argmax(probs, axis=1)
+        # Rows: the class's hits (TP), then its predicted images (TP + FP).
+        tallies = sparse.vstack([
+            _indicator(labels, n_classes, np.flatnonzero(pred == labels)),
+            _indicator(pred, n_classes),
+        ]).tocsr()
+
+        def score(counts: np.ndarray, true_counts: np.ndarray) -> np.ndarray:
+            both = _tally(tallies, counts)
+            # 2 TP + FP + FN = (TP + FN) + (TP + FP): the class's true plus its predicted images.
+            denom = true_counts + both[n_classes:]
+            return _mean_where(_ratio(2 * both[:n_classes], denom), denom > 0)
+
+        return score
+
+    return _CountMetric(lambda counts: _tally(support, counts), scorer)
+
+
+def _auroc_plan(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The count form of one class's AUROC: a (2m, N) sparse matrix as (rows, columns, values),
+    and ``m``, the number of tie groups of ``scores`` that hold a positive.
+
+    With image ``i`` drawn ``w_i`` times, the Mann-Whitney statistic ``U`` sums ``w_i w_j`` over
+    positives ``i`` and negatives ``j`` with ``s_i > s_j``, and half of it where ``s_i = s_j``: the
+    statistic of average ranks on the resampled multiset. Let ``G_1 < ... < G_m`` be the tie groups
+    (along ascending scores) that hold positives. Row ``m + k`` sums the positives of ``G_k``
+    (``Pos_k``). Row ``k`` (``X_k``) sums twice the negatives above ``G_(k-1)`` and below ``G_k``,
+    plus once the negatives tied with ``G_k`` and once those tied with ``G_(k-1)``; so the
+    cumulative sum of ``X`` up to ``k`` is twice the negatives below ``G_k`` plus those tied with
+    it, and ``2 U = sum_k Pos_k * cumsum(X)_k``. Negatives above ``G_m`` take no part.
+    """
+    order = np.argsort(scores, kind="stable")
+    ordered = scores[order]
+    pos_sorted = positive[order]
+    group = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1  # tie group per sorted place
+    held = np.unique(group[pos_sorted])
+    m = held.size
+    k = np.searchsorted(held, group)  # the first positive-holding group at or above each place
+    tied = held[np.minimum(k, m - 1)] == group
+    neg = ~pos_sorted
+    gap = neg & ~tied & (k < m)
+    tie = neg & tied
+    tie_next = tie & (k + 1 < m)
+    rows = np.concatenate([m + k[pos_sorted], k[gap], k[tie], k[tie_next] + 1])
+    cols = np.concatenate([order[pos_sorted], order[gap], order[tie], order[tie_next]])
+    values = np.concatenate([
+        np.ones(np.count_nonzero(pos_sorted)),
+        np.full(np.count_nonzero(gap), 2.0),
+        np.ones(np.count_nonzero(tie) + np.count_nonzero(tie_next)),
+    ])
+    return rows, cols, values, m
+
+
+def _auroc_counts(targets: np.ndarray, n_classes: int, drop_last: bool) -> _CountMetric | None:
+    """Count-weighted Mann-Whitney AUROC per class (see :func:`_auroc_plan`), averaged over the
+    classes whose resample holds both positives and negatives (as ``metrics.mean_auroc``, or
+    ``mean_auroc_findings`` with ``drop_last``). A sparse product per chunk of classes gives
+    their per-group sums; every term is an integer, exact in float64.
+    """
+    if targets.ndim != 2 or targets.shape[1] != n_classes:
+        return None
+    true = targets > 0.5
+    n_images = true.shape[0]
+    classes = list(range(n_classes - 1 if drop_last else n_classes))
+    # Classes with only positives or only negatives have neither in any resample: never averaged.
+    kept = [c for c in classes if 0 < np.count_nonzero(true[:, c]) < n_images]
+
+    def scorer(probs: np.ndarray) -> _CountScorer | None:
+        probs = np.asarray(probs, dtype=np.float64)
+        if not np.isfinite(probs[:, classes]).all():
+            return None
+        # Classes in chunks of at most about N product rows, so that a chunk's sums take no more
+        # memory than the batch's counts.
+        chunks: list[tuple[sparse.csr_matrix, list[tuple[int, int]]]] = []
+        plans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        blocks: list[tuple[int, int]] = []
+        offset = 0
+        for i, c in enumerate(kept):
+            rows, cols, values, m = _auroc_plan(probs[:, c], true[:, c])
+            plans.append((rows + offset, cols, values))
+            blocks.append((offset, m))
+            offset += 2 * m
+            if i == len(kept) - 1 or offset + 2 * np.count_nonzero(true[:, kept[i + 1]]) > n_images:
+                r, col, v = (np.concatenate(parts) for parts in zip(*plans, strict=True))
+                matrix = sparse.csr_matrix((v.astype(np.float32), (r, col)), shape=(offset, n_images))
+                chunks.append((matrix, blocks))
+                plans, blocks, offset = [], [], 0
+
+        def score(counts: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+            summed = np.zeros(counts.shape[1])
+            averaged = np.zeros(counts.shape[1])
+            for matrix, chunk_blocks in chunks:
+                sums = _tally(matrix, counts)  # (rows, B)
+                for lo, m in chunk_blocks:
+                    below = np.cumsum(sums[lo : lo + m], axis=0)
+                    pos = sums[lo + m : lo + 2 * m]
+                    u2 = np.einsum("kb,kb->b", pos, below)
+                    n_pos = pos.sum(axis=0)
+                    n_neg = drawn - n_pos
+                    both = (n_pos > 0) & (n_neg > 0)
+                    summed += np.where(both, _ratio(u2, 2 * n_pos * n_neg), 0.0)
+                    averaged += both
+            return np.where(averaged > 0, summed / np.maximum(averaged, 1), np.nan)
+
+        return score
+
+    return _CountMetric(lambda counts: counts.sum(axis=0, dtype=np.float64), scorer)
+
+
+#: Metric name -> its count form for (targets, number of classes), or ``None`` where that does not fit.
+_COUNT_METRICS: dict[str, Callable[[np.ndarray, int], _CountMetric | None]] = {
+    "balanced_accuracy": _balanced_accuracy_counts,
+    "macro_f1": _macro_f1_counts,
+    "mean_auroc": lambda targets, n_classes: _auroc_counts(targets, n_classes, drop_last=False),
+    "mean_auroc_findings": lambda targets, n_classes: _auroc_counts(targets, n_classes, drop_last=True),
+}
+
+
+def _count_statistic(
+    metric: str,
+    variant: Sequence[ValidOutputs],
+    baseline: Sequence[ValidOutputs],
+    targets: np.ndarray,
+) -> _BatchStatistic | None:
+    """The batch statistic for a metric that is not a mean of per-image scores, from image counts.
+
+    Each trial's metric is computed for all resamples of a batch at once from how often each image
+    is drawn (as in :func:`_fast_statistic`); a resample's statistic weights them by how often
+    their replicate pair is drawn, as :func:`_slow_statistic` does. ``None`` where the metric has
+    no count form or the outputs do not fit it (the caller then takes the generic path).
+    """
+    build = _COUNT_METRICS.get(metric)
+    targets = np.asarray(targets)
+    n_images, n_classes = np.asarray(baseline[0].probs).shape
+    form = build(targets, n_classes) if build is not None else None
+    if form is None:
+        return None
+    scorers: list[_CountScorer] = []
+    for outputs in (*variant, *baseline):
+        scorer = form.scorer(np.asarray(outputs.probs))
+        if scorer is None:
+            return None
+        scorers.append(scorer)
+    n_reps = len(variant)
+    variant_scorers = scorers[:n_reps]
+    baseline_scorers = scorers[n_reps:]
+    # Counts and the products' sums are integers no larger than twice the draws of a resample (N),
+    # so float32 holds them exactly (below 2**24) for N < 2**23, and the products run much faster.
+    dtype = np.float32 if n_images < 2**23 else np.float64
+
+    def statistic(rep_idx: np.ndarray, img_idx: np.ndarray) -> np.ndarray:
+        counts = np.ascontiguousarray(_row_counts(img_idx, n_images).T, dtype=dtype)  # (N, B)
+        rep_counts = _row_counts(rep_idx, n_reps)  # (B, R)
+        weights = rep_counts / rep_idx.shape[1]
+        context = form.context(counts)
+        mv = np.zeros(counts.shape[1])
+        mb = np.zeros(counts.shape[1])
+        for r in range(n_reps):
+            drawn = rep_counts[:, r] > 0
+            if not drawn.any():
+                continue
+            # Undrawn pairs count for nothing, even where their metric is nan on the resample.
+            mv += np.where(drawn, weights[:, r] * variant_scorers[r](counts, context), 0.0)
+            mb += np.where(drawn, weights[:, r] * baseline_scorers[r](counts, context), 0.0)
+        return _pct(mv, mb)
+
+    return statistic
+
+
 def _slow_statistic(
     fn: Callable[[np.ndarray, np.ndarray], float],
     variant: Sequence[ValidOutputs],
@@ -253,8 +528,8 @@ def compare(
         seed: Seed of the resampling; the same seed gives the same interval. Cells that share their
             validation images and replicate seeds (fractions of one dataset) get image-paired draws
             for :func:`pool` from the same seed.
-        _fast: Internal, for tests: ``False`` recomputes the metric per resample even where it is a
-            mean of per-image scores.
+        _fast: Internal, for tests: ``False`` recomputes the metric on each resample's images
+            (``_slow_statistic``) instead of taking the batch forms.
 
     Returns:
         The :class:`Comparison`.
@@ -291,6 +566,8 @@ def compare(
             if len(present) == len(scores):
                 stacked = np.stack(present)
                 statistic = _fast_statistic(stacked[:n_reps], stacked[n_reps:])
+            if statistic is None:
+                statistic = _count_statistic(metric, var_out, base_out, targets)
         if statistic is None:
             statistic = _slow_statistic(fn, var_out, base_out, targets)
         batch = max(1, min(n_resamples, _BATCH_CELLS // max(n_images, n_reps)))
