@@ -47,6 +47,7 @@ def _train(
     fail_always: tuple[str, ...],
     slow_first: tuple[str, ...],
     slow_s: float,
+    spin: bool = False,
 ) -> float:
     attempt = int(trial.user_attrs.get(ATTR_ATTEMPT, 1))
     if point.key in fail_always or (point.key in fail_first and attempt == 1):
@@ -55,9 +56,20 @@ def _train(
         sleep_s = slow_s
     value = _metric(point.key)
     for epoch in range(epochs):
-        time.sleep(sleep_s / epochs)
+        _wait(sleep_s / epochs, spin)
         trial.report(value * (epoch + 1) / epochs, epoch)
     return value
+
+
+def _wait(seconds: float, spin: bool) -> None:
+    """Sleep, or keep a core busy (``spin``) the way training does, for ``seconds`` of wall time."""
+    if not spin:
+        time.sleep(seconds)
+        return
+    end = time.perf_counter() + seconds
+    x = 0
+    while time.perf_counter() < end:
+        x = (x * 31 + 7) % 1_000_003
 
 
 def standin_train(
@@ -68,6 +80,7 @@ def standin_train(
     fail_always: tuple[str, ...] = (),
     slow_first: tuple[str, ...] = (),
     slow_s: float = 3.0,
+    spin: bool = False,
 ) -> TrainFn:
     """A training step that sleeps ``sleep_s`` and returns a fixed metric per grid point.
 
@@ -78,22 +91,26 @@ def standin_train(
         fail_always: Grid point keys whose every attempt raises.
         slow_first: Grid point keys whose first attempt takes ``slow_s`` seconds.
         slow_s: Seconds the first attempt of a ``slow_first`` point takes.
+        spin: Keep a CPU core busy instead of sleeping, to load the host like real training.
     """
     return functools.partial(
         _train, sleep_s=sleep_s, epochs=epochs, fail_first=tuple(fail_first),
-        fail_always=tuple(fail_always), slow_first=tuple(slow_first), slow_s=slow_s,
+        fail_always=tuple(fail_always), slow_first=tuple(slow_first), slow_s=slow_s, spin=spin,
     )
 
 
 def _lr_find(
-    ref: StudyRef, fraction: float, data_root: str | Path | None, device: str, *, lr: float
+    ref: StudyRef, fraction: float, data_root: str | Path | None, device: str, *, lr: float,
+    seconds: float = 0.0,
 ) -> dict[str, Any]:
+    _wait(seconds, spin=True)
     return {"lr": lr, "method": "standin"}
 
 
-def standin_lr_find(lr: float = 1e-3) -> Any:
-    """An lr finder that returns ``lr`` for every fraction without training."""
-    return functools.partial(_lr_find, lr=lr)
+def standin_lr_find(lr: float = 1e-3, seconds: float = 0.0) -> Any:
+    """An lr finder that returns ``lr`` for every fraction, after keeping a core busy for
+    ``seconds`` (while it holds the study's lr-finder lock, as a real finder does)."""
+    return functools.partial(_lr_find, lr=lr, seconds=seconds)
 
 
 def prepare_standin_study(
