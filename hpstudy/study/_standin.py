@@ -24,7 +24,14 @@ if TYPE_CHECKING:
     from hpstudy.study._study import StudyRef
     from hpstudy.study._worker import TrainFn, WorkerConfig
 
-__all__ = ["StandinError", "prepare_standin_study", "standin_lr_find", "standin_node", "standin_train"]
+__all__ = [
+    "StandinError",
+    "prepare_standin_study",
+    "standin_coordinator",
+    "standin_lr_find",
+    "standin_node",
+    "standin_train",
+]
 
 
 class StandinError(RuntimeError):
@@ -171,3 +178,32 @@ def standin_node(
     poll = 0.5 if heartbeat is None else max(0.2, heartbeat.interval_s / 2)
     config = WorkerConfig(url, ref.study.study_name, worker_id=worker_id, poll_s=poll)
     return run_worker(config, train_fn)
+
+
+def standin_coordinator(
+    url: str,
+    spec: str,
+    *,
+    start_at: float | None = None,
+    train_s: float = 1.0,
+    lr_find_s: float = 3.0,
+    heartbeat: HeartbeatSettings | None = None,
+) -> str:
+    """One ``hpstudy run --dataset digits --study SPEC --workers 1`` with busy stand-ins, in this
+    process: the real coordinator (storage, locks, lr-finder lock, queue, a spawned worker,
+    heartbeats and stale checks), with a training step and a finder that keep a core busy for
+    ``train_s`` and ``lr_find_s`` seconds. Many of them at once overload a host like real runners.
+
+    Returns:
+        ``"done <complete>/<grid size>"``.
+    """
+    from hpstudy.study._runner import run_study
+
+    if start_at is not None:
+        time.sleep(max(0.0, start_at - time.time()))
+    result = run_study(
+        "digits", spec, workers=1, storage=url, device="cpu", poll_s=0.5, heartbeat=heartbeat,
+        train_fn=standin_train(train_s, epochs=2, spin=True),
+        lr_find_fn=standin_lr_find(seconds=lr_find_s),
+    )
+    return f"done {result.status.complete}/{result.status.grid_size}"

@@ -1,4 +1,9 @@
-"""The README's main job, for real: a 26-trial smoke study on digits with two worker processes."""
+"""The README's main job through the CLI, for real, on a small design: `hpstudy run` with two worker
+processes trains every grid point once, `status --json` counts them and a second run trains nothing.
+
+The spec is the smoke design cut to 3 variants × 2 fractions at 16 px, so it fits the default test
+run; the quick start itself (``--study quickstart``, five minutes) is ``test_quickstart.py`` (slow).
+"""
 
 from __future__ import annotations
 
@@ -26,10 +31,36 @@ def _table(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.split()[:1] in (["0.2"], ["1"])]
 
 
+MINI = """\
+arch = "resnet18"
+pretrained = false
+batch_size = 128
+image_size = 16
+frozen_epochs = 1
+unfrozen_epochs = 1
+fractions = [0.2, 1.0]
+[baseline]
+lr_mult = 1.0
+divisor = 10
+wd = 0.1
+beta2 = 0.99
+ps = 0.5
+[factors]
+lr_mult = [10.0]
+wd = [0.0]
+[lr_find]
+start_lr = 1e-5
+end_lr = 1.0
+num_it = 20
+"""
+GRID = 6
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory):
     cwd = tmp_path_factory.mktemp("smoke")
-    first = _hpstudy(cwd, "run", "--dataset", "digits", "--study", "smoke", "--workers", "2")
+    (cwd / "mini.toml").write_text(MINI)
+    first = _hpstudy(cwd, "run", "--dataset", "digits", "--study", "mini.toml", "--workers", "2")
     return cwd, first
 
 
@@ -37,14 +68,14 @@ def test_smoke_study_completes_every_grid_point_exactly_once(smoke_run) -> None:
     cwd, first = smoke_run
     assert first.returncode == 0, first.stderr[-3000:]
     assert (cwd / "hpstudy.db").is_file()  # the default storage, in the working directory
-    study = optuna.load_study(study_name="smoke:digits", storage=f"sqlite:///{cwd}/hpstudy.db")
+    study = optuna.load_study(study_name="mini:digits", storage=f"sqlite:///{cwd}/hpstudy.db")
     trials = study.get_trials()
-    assert len(trials) == 26
+    assert len(trials) == GRID
     assert all(t.state == TrialState.COMPLETE for t in trials)
-    keys = [(t.params["variant"], t.params["fraction"]) for t in trials]
-    assert len(set(keys)) == 26
+    keys = [(t.params["variant"], t.params["fraction"], t.params["replicate"]) for t in trials]
+    assert len(set(keys)) == GRID
     rows = _table(first.stdout)
-    assert len(rows) == 26 and rows[0].split()[1] == "baseline"
+    assert len(rows) == GRID and rows[0].split()[1] == "baseline"
     for row in rows:  # one replicate: every variant has its image-bootstrap interval and verdict
         if "baseline" not in row:
             assert ".." in row and row.split()[-1] in ("better*", "worse*", "n.s."), row
@@ -53,9 +84,9 @@ def test_smoke_study_completes_every_grid_point_exactly_once(smoke_run) -> None:
 
 def test_trials_record_hyperparameters_history_and_throughput(smoke_run) -> None:
     cwd, _ = smoke_run
-    study = optuna.load_study(study_name="smoke:digits", storage=f"sqlite:///{cwd}/hpstudy.db")
+    study = optuna.load_study(study_name="mini:digits", storage=f"sqlite:///{cwd}/hpstudy.db")
     attrs = study.user_attrs
-    assert attrs["spec"]["name"] == "smoke" and len(attrs["spec_hash"]) == 64
+    assert attrs["spec"]["name"] == "mini" and len(attrs["spec_hash"]) == 64
     lr_find = {f: attrs[f"lr_find@{f}"]["lr"] for f in ("0.2", "1")}
     for t in study.get_trials():
         u = t.user_attrs
@@ -71,7 +102,7 @@ def test_trials_record_hyperparameters_history_and_throughput(smoke_run) -> None
         assert u["wall_s"] > 0 and u["images_per_s"] > 0
     variant = {t.params["variant"]: t for t in study.get_trials() if t.params["fraction"] == 1.0}
     assert variant["wd=0"].user_attrs["hparams"]["wd"] == 0.0
-    assert variant["divisor=3"].user_attrs["hparams"]["divisor"] == 3.0
+    assert variant["lr_mult=10"].user_attrs["hparams"]["lr_mult"] == 10.0
 
 
 def test_status_json_reports_the_complete_grid(smoke_run) -> None:
@@ -79,16 +110,16 @@ def test_status_json_reports_the_complete_grid(smoke_run) -> None:
     out = _hpstudy(cwd, "status", "--json")
     assert out.returncode == 0, out.stderr
     [entry] = json.loads(out.stdout)
-    assert entry["study"] == "smoke:digits"
+    assert entry["study"] == "mini:digits"
     assert (entry["grid_size"], entry["complete"], entry["running"], entry["failed"],
-            entry["duplicates"]) == (26, 26, 0, 0, 0)
+            entry["duplicates"]) == (GRID, GRID, 0, 0, 0)
 
 
 def test_second_run_trains_nothing_and_prints_the_same_table(smoke_run) -> None:
     cwd, first = smoke_run
-    second = _hpstudy(cwd, "run", "--dataset", "digits", "--study", "smoke", "--workers", "2")
+    second = _hpstudy(cwd, "run", "--dataset", "digits", "--study", "mini.toml", "--workers", "2")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "nothing left to train" in second.stdout
     assert _table(second.stdout) == _table(first.stdout)
-    study = optuna.load_study(study_name="smoke:digits", storage=f"sqlite:///{cwd}/hpstudy.db")
-    assert len(study.get_trials()) == 26
+    study = optuna.load_study(study_name="mini:digits", storage=f"sqlite:///{cwd}/hpstudy.db")
+    assert len(study.get_trials()) == GRID

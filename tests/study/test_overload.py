@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -23,20 +22,12 @@ from hpstudy.study import open_storage, study_status
 SMOKE = Path(__file__).resolve().parents[2] / "studies" / "smoke.toml"
 RUNNERS = 8
 
-RUNNER = textwrap.dedent("""
-    import sys, time
-    from hpstudy.study import HeartbeatSettings, run_study
-    from hpstudy.study._standin import standin_lr_find, standin_train
-    url, spec, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    time.sleep(max(0.0, start_at - time.time()))
-    result = run_study(
-        "digits", spec, workers=1, storage=url, device="cpu", poll_s=0.5,
-        heartbeat=HeartbeatSettings(interval_s=1, grace_s=4),
-        train_fn=standin_train(1.0, epochs=2, spin=True),
-        lr_find_fn=standin_lr_find(seconds=3.0),
-    )
-    print(f"done {result.status.complete}/{result.status.grid_size}")
-""")
+RUNNER = (
+    "import sys; from hpstudy.study import HeartbeatSettings; "
+    "from hpstudy.study._standin import standin_coordinator; "
+    "print(standin_coordinator(sys.argv[1], sys.argv[2], start_at=float(sys.argv[3]), "
+    "train_s=0.5, lr_find_s=2.0, heartbeat=HeartbeatSettings(interval_s=1, grace_s=4)))"
+)
 
 
 def test_eight_runners_on_a_busy_host_finish_every_point_exactly_once(storage_url: str,

@@ -1,6 +1,6 @@
 """A trial's result depends on its point, spec and seed, not on how many workers run beside it.
 
-Real training (resnet18 at 16 px on digits, one frozen and one unfrozen epoch): the same two grid
+Real training (resnet18 at 16 px on half of digits, one frozen and one unfrozen epoch): the same two grid
 points trained by ``run`` with one worker, ``run`` with two workers, and a ``worker`` joining a
 prepared study give identical metrics, and every trial records what it computed with and keeps its
 per-image outputs.
@@ -21,7 +21,7 @@ from hpstudy.study._artifacts import artifact_dir, load_outputs
 
 SPEC = {
     "arch": "resnet18", "pretrained": False, "batch_size": 128, "image_size": 16,
-    "frozen_epochs": 1, "unfrozen_epochs": 1, "fractions": [1.0], "seed": 3,
+    "frozen_epochs": 1, "unfrozen_epochs": 1, "fractions": [0.5], "seed": 3,
     "baseline": {"lr_mult": 1.0, "divisor": 10, "wd": 0.1, "beta2": 0.99, "ps": 0.5},
     "factors": {"wd": [0.0]},
     "lr_find": {"start_lr": 1e-5, "end_lr": 1.0, "num_it": 10, "valid_images": 64},
@@ -47,9 +47,9 @@ def three_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def test_worker_count_does_not_change_a_result(three_runs: dict[str, str]) -> None:
     one, two, joined = (_values(three_runs[k]) for k in ("one", "two", "joined"))
-    assert set(one) == {"baseline@1", "wd=0@1"}
+    assert set(one) == {"baseline@0.5", "wd=0@0.5"}
     assert one == two == joined  # bit for bit
-    lr = {k: optuna.load_study(study_name="repro:digits", storage=u).user_attrs["lr_find@1"]["lr"]
+    lr = {k: optuna.load_study(study_name="repro:digits", storage=u).user_attrs["lr_find@0.5"]["lr"]
           for k, u in three_runs.items()}
     assert len(set(lr.values())) == 1
 
