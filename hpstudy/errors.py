@@ -13,6 +13,7 @@ __all__ = [
     "DataNotFoundError",
     "SpecError",
     "UnknownStudyError",
+    "HostError",
     "StorageError",
     "StudyMismatchError",
     "ReferenceMismatchError",
@@ -40,7 +41,13 @@ class UnknownStudyError(HpstudyError, LookupError):
     """A study spec name that is neither packaged nor a file, or a study missing from storage."""
 
 
-class StorageError(HpstudyError):
+class HostError(HpstudyError):
+    """This host cannot go on: a full disk or an unwritable folder under the cache, the storage or
+    the artifacts. Every trial would fail the same way, so a worker stops on it (one line, the
+    trial released without using an attempt) instead of burning every point's attempts."""
+
+
+class StorageError(HostError):
     """The study storage cannot be reached or used."""
 
 

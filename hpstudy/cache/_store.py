@@ -32,7 +32,7 @@ import numpy as np
 
 from hpstudy.cache._fingerprint import source_fingerprint
 from hpstudy.datasets import Dataset, Sample
-from hpstudy.errors import HpstudyError
+from hpstudy.errors import HostError, HpstudyError
 
 __all__ = ["CACHE_ENV", "CacheEntry", "ImageCache", "cache_root", "verify_entry"]
 
@@ -263,22 +263,22 @@ def _check_files(entry: CacheEntry) -> str | None:
     return None
 
 
-def _cache_error(where: Path, exc: OSError, need: int | None = None) -> HpstudyError:
+def _cache_error(where: Path, exc: OSError, need: int | None = None) -> HostError:
     """A one-line error for a failed read or write of the cache, saying what to do."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         existing = next((p for p in (where, *where.parents) if p.exists()), where)
         free = shutil.disk_usage(existing).free
         needs = f"this entry needs {_mib(need)}, " if need else ""
-        return HpstudyError(
+        return HostError(
             f"no space left for the image cache at {where} ({needs}{_mib(free)} free on that "
             "disk); free space there (`hpstudy cache clear` removes cached entries) or pass "
             f"--cache-dir or set {CACHE_ENV} to a folder on a larger disk"
         )
     reason = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
     if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
-        return HpstudyError(f"cannot write the image cache at {where} ({reason}); pass "
+        return HostError(f"cannot write the image cache at {where} ({reason}); pass "
                             f"--cache-dir or set {CACHE_ENV} to a writable folder")
-    return HpstudyError(f"cannot use the image cache at {where} ({reason}); check that disk, or "
+    return HostError(f"cannot use the image cache at {where} ({reason}); check that disk, or "
                         f"pass --cache-dir or set {CACHE_ENV} to a folder on another one")
 
 

@@ -10,13 +10,15 @@ shared folder; outputs a host cannot read are reported as missing, never guessed
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpstudy.errors import HpstudyError
+from hpstudy.errors import HostError, HpstudyError
 
 if TYPE_CHECKING:
     import optuna
@@ -53,10 +55,7 @@ def _store(storage_url: str, *, create: bool):  # noqa: ANN202 - optuna FileSyst
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise HpstudyError(
-                f"cannot create the artifact folder {path} ({exc.strerror}); set "
-                f"{ARTIFACTS_ENV} to a writable folder"
-            ) from None
+            raise _artifact_error(path, exc) from None
     return FileSystemArtifactStore(str(path))
 
 
@@ -65,16 +64,32 @@ def save_outputs(storage_url: str, trial: optuna.Trial, blob: bytes) -> str:
     from optuna.artifacts import upload_artifact
 
     store = _store(storage_url, create=True)
-    with tempfile.TemporaryDirectory(prefix="hpstudy-outputs-") as tmp:
-        file = Path(tmp) / f"outputs-{trial.number}.npz"
-        file.write_bytes(blob)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # optuna marks artifacts experimental
-            artifact_id = upload_artifact(artifact_store=store, file_path=str(file),
-                                          study_or_trial=trial,
-                                          mimetype="application/octet-stream")
+    try:
+        with tempfile.TemporaryDirectory(prefix="hpstudy-outputs-") as tmp:
+            file = Path(tmp) / f"outputs-{trial.number}.npz"
+            file.write_bytes(blob)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # optuna marks artifacts experimental
+                artifact_id = upload_artifact(artifact_store=store, file_path=str(file),
+                                              study_or_trial=trial,
+                                              mimetype="application/octet-stream")
+    except OSError as exc:
+        raise _artifact_error(artifact_dir(storage_url), exc) from None
     trial.set_user_attr(ATTR_OUTPUTS, artifact_id)
     return artifact_id
+
+
+def _artifact_error(where: Path, exc: OSError) -> HostError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        existing = next((p for p in (where, *where.parents) if p.exists()), where)
+        free = shutil.disk_usage(existing).free / 2**20
+        return HostError(
+            f"no space left for the trials' per-image outputs at {where} ({free:,.1f} MiB free "
+            f"there, or in the temporary folder); free space, or set {ARTIFACTS_ENV} to a folder "
+            "on a larger disk; the trial runs again"
+        )
+    return HostError(f"cannot write the trials' per-image outputs at {where} "
+                     f"({exc.strerror or exc}); set {ARTIFACTS_ENV} to a writable folder")
 
 
 def load_outputs(storage_url: str, trial: optuna.trial.FrozenTrial) -> ValidOutputs | None:

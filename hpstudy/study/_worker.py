@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpstudy.errors import HpstudyError
+from hpstudy.errors import HostError, HpstudyError
 from hpstudy.study._artifacts import save_outputs
 from hpstudy.study._grid import GridPoint, replicate_seed
 from hpstudy.study._heartbeat import Heartbeat, HeartbeatSettings, heartbeat_of
@@ -282,6 +282,10 @@ def _run_one(
             trial.set_user_attr("trial_wall_s", round(time.time() - started, 3))
         except KeyboardInterrupt:
             _record_interrupt(ref, trial)
+            raise
+        except HostError:  # a full disk: every trial here would fail alike, so stop, use no attempt
+            with contextlib.suppress(Exception):  # the storage itself may be what is full
+                _record_interrupt(ref, trial)
             raise
         except Exception as exc:  # a failed trial must not stop the study
             if _taken_away(ref, trial, exc):
