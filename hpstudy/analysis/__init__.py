@@ -3,29 +3,41 @@
 from hpstudy.analysis._advise import PUBLISHED, Advice, Recommendation, advise, recommend
 from hpstudy.analysis._collect import StudyResult, collect
 from hpstudy.analysis._curves import CurvePoint, lr_curves
-from hpstudy.analysis._groups import NO_PROXIMITY, Grouping, group_studies, proximity_group
+from hpstudy.analysis._findings import FINDINGS, Finding, PublishedFinding, judge_findings
+from hpstudy.analysis._groups import (
+    NO_PROXIMITY,
+    Grouping,
+    group_label,
+    group_studies,
+    proximity_group,
+)
 from hpstudy.analysis._heatmap import Heatmap, heatmap
 from hpstudy.analysis._recommend import ALL, FactorChoice, recommendation_table
 from hpstudy.analysis._report import REPORT_NOTE_ATTR, Report, build_report
 
 __all__ = [
     "ALL",
+    "FINDINGS",
     "NO_PROXIMITY",
     "PUBLISHED",
     "REPORT_NOTE_ATTR",
     "Advice",
     "CurvePoint",
     "FactorChoice",
+    "Finding",
     "Grouping",
     "Heatmap",
+    "PublishedFinding",
     "Recommendation",
     "Report",
     "StudyResult",
     "advise",
     "build_report",
     "collect",
+    "group_label",
     "group_studies",
     "heatmap",
+    "judge_findings",
     "lr_curves",
     "proximity_group",
     "recommend",

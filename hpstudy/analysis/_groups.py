@@ -9,10 +9,18 @@ import numpy as np
 from hpstudy.analysis._collect import StudyResult
 from hpstudy.study import BASELINE
 
-__all__ = ["Grouping", "NO_PROXIMITY", "group_studies", "proximity_group"]
+__all__ = ["Grouping", "NO_PROXIMITY", "group_label", "group_studies", "proximity_group"]
 
 #: The group of a study whose dataset has no stored proximity.
 NO_PROXIMITY = "no proximity"
+
+
+def group_label(group: str, threshold: float) -> str:
+    """A group's name for people: ``near ImageNet (> 0.72)``, ``far from ImageNet (<= 0.72)``,
+    ``proximity not measured``."""
+    return {"near": f"near ImageNet (> {threshold:g})",
+            "far": f"far from ImageNet (<= {threshold:g})",
+            NO_PROXIMITY: "proximity not measured"}.get(group, group)
 
 
 def proximity_group(r: StudyResult, threshold: float) -> str:

@@ -20,7 +20,8 @@ from typing import Any
 
 from hpstudy.analysis._collect import StudyResult, collect
 from hpstudy.analysis._curves import lr_curves, plot_curves, write_curves_csv
-from hpstudy.analysis._groups import NO_PROXIMITY, Grouping, group_studies
+from hpstudy.analysis._findings import Finding, judge_findings
+from hpstudy.analysis._groups import NO_PROXIMITY, Grouping, group_label, group_studies
 from hpstudy.analysis._heatmap import Heatmap, heatmap, plot_heatmap, write_heatmap_csv
 from hpstudy.analysis._recommend import FactorChoice, recommendation_table
 
@@ -41,6 +42,7 @@ class Report:
     threshold: float
     files: dict[str, Path] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    findings: dict[str, list[Finding]] = field(default_factory=dict)
     notes_saved: list[str] = field(default_factory=list)
 
 
@@ -103,6 +105,19 @@ def _write_csv(path: Path, columns: list[str], rows: list[list[Any]]) -> Path:
     return path
 
 
+_FINDING_COLS = ["scope", "published finding (2019)", "verdict", "evidence"]
+FINDINGS_CAPTION = (
+    "Each conclusion of the 2019 study (Fellowship.AI, seven datasets), judged on these results: "
+    "*holds* or *contradicted* only when a 95 % interval says so (the variant's fractions pooled, "
+    "and a group's datasets); otherwise *inconclusive*, with the numbers behind it."
+)
+
+
+def _finding_rows(rep: Report) -> list[list[Any]]:
+    return [[f.scope, f.finding, f.verdict, f.evidence]
+            for findings in rep.findings.values() for f in findings]
+
+
 _GROUP_COLS = ["study", "dataset", "proximity", "proximity group", "cluster"]
 _CHOICE_COLS = ["group", "factor", "recommended", "best tried", "mean % gain", "95% CI",
                 "significant", "replicates", "datasets", "points"]
@@ -117,6 +132,9 @@ def _markdown(rep: Report, stamp: str) -> str:
         "# hpstudy report",
         f"Generated {stamp} from {len(rep.results)} stud{'y' if len(rep.results) == 1 else 'ies'}"
         f": {studies}. Proximity threshold {rep.threshold:g} (near > threshold).",
+        "## The 2019 findings on your data",
+        FINDINGS_CAPTION,
+        _md_table(_FINDING_COLS, _finding_rows(rep)) if rep.findings else "No results yet.",
         "## Missing pieces",
         "\n".join(f"- {m}" for m in rep.missing) if rep.missing else "None: every study is "
         "finished and every dataset has a proximity.",
@@ -172,6 +190,8 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}<
 <body><h1>hpstudy report</h1>
 <p>Generated {html.escape(stamp)} from {len(rep.results)} studies.
 Proximity threshold {rep.threshold:g} (near &gt; threshold).</p>
+<h2>The 2019 findings on your data</h2><p>{html.escape(FINDINGS_CAPTION.replace("*", ""))}</p>
+{tbl(_FINDING_COLS, _finding_rows(rep))}
 <h2>Missing pieces</h2><ul>{missing}</ul>
 <h2>Heatmap: % improvement over each dataset's baseline</h2>{img("heatmap.png")}
 <h2>Validation curves of the learning-rate variants</h2>{img("curves.png")}
@@ -259,6 +279,8 @@ def build_report(
     rep = Report(out, results, heatmap(results), grouping,
                  recommendation_table(results, grouping.by_proximity), threshold)
     rep.missing = _missing(results)
+    rep.findings = judge_findings(results, grouping.by_proximity,
+                                  lambda g: group_label(g, threshold))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")  # noqa: UP017 (3.10)
     rep.files["heatmap.png"] = plot_heatmap(rep.heatmap, out / "heatmap.png")
     rep.files["heatmap.csv"] = write_heatmap_csv(rep.heatmap, out / "heatmap.csv")

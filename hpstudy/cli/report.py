@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from hpstudy.cli._console import console
-from hpstudy.cli._options import storage_option
+from hpstudy.cli._console import console, print_json
+from hpstudy.cli._options import json_option, storage_option
 
 
 @click.command("report")
@@ -16,13 +16,23 @@ from hpstudy.cli._options import storage_option
               help="Proximity above which a dataset is near ImageNet.")
 @click.option("--no-save", is_flag=True,
               help="Do not store the heatmap and note on the studies (optuna-dashboard).")
-def command(storage: str | None, out_dir: str, threshold: float, no_save: bool) -> None:
+@json_option
+def command(storage: str | None, out_dir: str, threshold: float, no_save: bool,
+            as_json: bool) -> None:
     """Write report.md, report.html, heatmap/curves PNG+CSV, groups and recommendations."""
     from hpstudy.analysis import build_report
     from hpstudy.study import open_storage, resolve_storage_url
 
     rdb = open_storage(resolve_storage_url(storage), create=False)
     rep = build_report(rdb, out_dir, threshold=threshold, save_to_studies=not no_save)
+    if as_json:
+        print_json({
+            "out_dir": str(rep.out_dir),
+            "files": sorted(rep.files),
+            "findings": {scope: [f.to_dict() for f in fs] for scope, fs in rep.findings.items()},
+            "missing": [m.replace("`", "") for m in rep.missing],
+        })
+        return
     console.print(f"report of {len(rep.results)} studies in {rep.out_dir}: "
                   + ", ".join(sorted(rep.files)))
     for m in rep.missing:

@@ -199,3 +199,21 @@ def test_cli_recommend_json(filled: Filled, tmp_path: Path,
     assert out["group"] == "near"
     assert out["recommended"]["lr"] == pytest.approx(out["lr_find"])
     assert set(out["recommended"]) == {"lr", "divisor", "wd", "beta2", "ps"}
+
+
+def test_findings_lead_the_report_and_its_json(filled: Filled, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    main(["report", "--storage", filled.url, "--out", str(tmp_path / "r"), "--threshold",
+          str(filled.threshold), "--no-save", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    findings = out["findings"]
+    assert {"tiny:digits", "tiny:shapes", "group:near", "group:far"} <= set(findings)
+    for entry in findings["tiny:shapes"]:
+        assert set(entry) == {"key", "finding", "scope", "verdict", "evidence"}
+        assert entry["verdict"] in ("holds", "contradicted", "inconclusive", "not applicable")
+    by_key = {e["key"]: e for e in findings["tiny:shapes"]}
+    assert by_key["lr-near"]["verdict"] == "not applicable"  # shapes is far
+    assert "wd=0.01" in by_key["wd"]["evidence"]
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert md.index("## The 2019 findings on your data") < md.index("## Missing pieces")
+    assert "2019" in (tmp_path / "r" / "report.html").read_text()

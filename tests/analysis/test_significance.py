@@ -9,34 +9,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from analysis_studies import synthetic_study as _study
 
 from hpstudy.analysis import StudyResult, advise, heatmap, recommendation_table
 from hpstudy.analysis._heatmap import plot_heatmap, write_heatmap_csv
-from hpstudy.evidence import Comparison
-
-BASE = {"lr_mult": 1.0, "divisor": 10.0, "wd": 0.1, "beta2": 0.99, "ps": 0.5}
-SETTINGS = {"baseline": (None, None), "wd=0": ("wd", 0.0), "wd=0.01": ("wd", 0.01),
-            "ps=0.25": ("ps", 0.25), "lr_mult=0.1": ("lr_mult", 0.1)}
-
-
-def _cell(mean: float, sd: float, seed: int) -> Comparison:
-    draws = np.random.default_rng(seed).normal(mean, sd, 2000)
-    low, high = np.quantile(draws, [0.025, 0.975])
-    return Comparison(mean, float(low), float(high), 3, 360, "images+replicates", draws)
-
-
-def _study(name: str, dataset: str, cells: dict[str, tuple[float, float]], seed: int) -> StudyResult:
-    comparisons = {(v, 1.0): _cell(m, sd, seed + i) for i, (v, (m, sd)) in enumerate(cells.items())}
-    changes = {k: c.mean_pct for k, c in comparisons.items()} | {("baseline", 1.0): 0.0}
-    return StudyResult(
-        name=name, dataset=dataset, spec="s", metric="accuracy", fractions=(1.0,),
-        variants=tuple(SETTINGS), settings=SETTINGS, baseline=BASE, changes=changes,
-        comparisons=comparisons, values={k: 0.9 for k in changes}, curves={}, lr_find={1.0: 1e-3},
-        complete=15, grid_size=15, proximity={"value": 0.9}, replicates=3,
-    )
-
 
 @pytest.fixture()
 def results() -> list[StudyResult]:
