@@ -10,11 +10,11 @@ import csv
 from pathlib import Path
 
 import pytest
-
 from analysis_studies import synthetic_study as _study
 
 from hpstudy.analysis import StudyResult, advise, heatmap, recommendation_table
 from hpstudy.analysis._heatmap import plot_heatmap, write_heatmap_csv
+
 
 @pytest.fixture()
 def results() -> list[StudyResult]:
