@@ -1,9 +1,10 @@
 """``hpstudy recommend``: hyperparameters for one dataset, with the rule and evidence behind each.
 
-The learning rate follows the study's rule: near ImageNet (proximity above the threshold) train at
-the finder's lr, far from it at lr_find/10. The other factors come from the storage's results for
-the dataset's group when there are any (else from every group together), else from the published
-findings.
+One decision, used by ``hpstudy recommend`` and by the report's per-dataset recommendations: for
+each factor, the dataset's own significant result comes first, then its proximity group's, then the
+published rule (Fellowship.AI 2019); each recommendation says which it used and how strong the
+evidence is. The published learning-rate rule: near ImageNet (proximity above the threshold) the
+finder's lr, far from it lr_find/10; with no proximity measured, both are given.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from hpstudy.analysis._collect import StudyResult
-from hpstudy.analysis._groups import proximity_group
-from hpstudy.analysis._recommend import ALL, FactorChoice, recommendation_table
+from hpstudy.analysis._groups import group_label, proximity_group
+from hpstudy.analysis._recommend import FactorChoice, recommendation_table
 
 __all__ = ["Advice", "PUBLISHED", "Recommendation", "advise", "recommend"]
 
@@ -27,17 +28,22 @@ PUBLISHED: dict[str, tuple[float, str]] = {
     "ps": (0.25, '"lowering the dropout of the custom head to 0.25"'),
 }
 PUBLISHED_CONFIDENCE = "published: 7 datasets"
+#: Where a recommendation comes from, in the order they are tried.
+SOURCES = ("dataset", "group", "published")
 
 
 @dataclass(frozen=True)
 class Advice:
-    """One recommended setting, the rule behind it and how much evidence backs it."""
+    """One recommended setting, the rule behind it, how much evidence backs it and its ``source``
+    (``dataset``: this dataset's own significant result; ``group``: its proximity group's;
+    ``published``: the 2019 study's rule)."""
 
     factor: str
     value: float
     rule: str
     confidence: str
     datasets: int
+    source: str = "published"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -45,16 +51,22 @@ class Advice:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """Everything ``hpstudy recommend`` prints."""
+    """Everything ``hpstudy recommend`` prints. ``proximity`` and ``group`` are ``None`` when no
+    proximity could be measured; ``lr_by_group`` then gives the lr for either group."""
 
     dataset: str
     lr_find: float
     lr_find_source: str
-    proximity: float
-    group: str
+    proximity: float | None
+    group: str | None
     threshold: float
     advice: list[Advice]
     proximity_detail: dict[str, Any] = field(default_factory=dict)
+    proximity_note: str = ""
+
+    @property
+    def lr_by_group(self) -> dict[str, float]:
+        return {"near": self.lr_find, "far": self.lr_find / 10}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,81 +76,101 @@ class Recommendation:
             "proximity": self.proximity,
             "group": self.group,
             "threshold": self.threshold,
+            "lr_by_group": self.lr_by_group,
             "recommended": {a.factor: a.value for a in self.advice},
             "advice": [a.to_dict() for a in self.advice],
             "proximity_detail": self.proximity_detail,
+            "proximity_note": self.proximity_note,
         }
 
 
-def _lr_advice(lr_find: float, group: str, threshold: float,
-               table: dict[str, list[FactorChoice]]) -> Advice:
+def _table(results: list[StudyResult], key: str) -> dict[str, FactorChoice]:
+    if not results:
+        return {}
+    return {c.factor: c for c in recommendation_table(results, {r.name: key for r in results})
+            .get(key, [])}
+
+
+def _lr_advice(dataset: str, lr_find: float, group: str | None, threshold: float,
+               own: FactorChoice | None, theirs: FactorChoice | None) -> Advice:
+    if own is not None and not own.is_baseline:
+        return Advice("lr", lr_find * own.best,
+                      f"your results on {dataset}: lr_mult={own.best:g} gained significantly",
+                      f"dataset: {own.evidence}", 1, "dataset")
+    if theirs is not None and not theirs.is_baseline:
+        return Advice("lr", lr_find * theirs.best,
+                      f"group {group_label(group or '', threshold)}: lr_mult={theirs.best:g} "
+                      "gained significantly", f"group: {theirs.evidence}", theirs.datasets,
+                      "group")
+    noted = "".join(f"; {who}: {c.evidence}" for who, c in (("your results", own),
+                                                             ("group", theirs)) if c)
+    if group is None:
+        rule = (f"proximity not measured: near ImageNet (> {threshold:g}) the finder's lr "
+                f"{lr_find:.3g}, far from it lr_find/10 = {lr_find / 10:.3g} (published); measure "
+                f"it with `hpstudy proximity --dataset {dataset}`")
+        return Advice("lr", lr_find, rule, PUBLISHED_CONFIDENCE + noted, 7)
     if group == "near":
         value, rule = lr_find, (f"near ImageNet (proximity > {threshold:g}): the finder's lr "
                                 "performed best (published)")
     else:
         value, rule = lr_find / 10, (f"far from ImageNet (proximity <= {threshold:g}): "
                                      "lr_find/10 converged faster (published)")
-    confidence = PUBLISHED_CONFIDENCE
-    n = 7
-    lr_choice = next((c for c in table.get(group, []) if c.factor == "lr_mult"), None)
-    if lr_choice is not None:
-        wanted = 1.0 if group == "near" else 0.1
-        if lr_choice.is_baseline and lr_choice.top not in (None, lr_choice.baseline):
-            verdict = "cannot tell"  # no multiplier beat the baseline beyond the noise
-        else:
-            verdict = "agrees" if abs(lr_choice.best - wanted) <= 1e-9 * wanted else "disagrees"
-        confidence += (f"; storage ({verdict}): lr_mult={lr_choice.best:g} in group {group}, "
-                       f"{lr_choice.evidence}")
-    return Advice("lr", value, rule, confidence, n)
+    return Advice("lr", value, rule, PUBLISHED_CONFIDENCE + noted, 7)
+
+
+def _factor_advice(factor: str, dataset: str, group: str | None, threshold: float,
+                   own: FactorChoice | None, theirs: FactorChoice | None) -> Advice:
+    if own is not None and not own.is_baseline:
+        return Advice(factor, own.best, f"your results on {dataset}: {factor}={own.best:g} gained "
+                      "significantly over the baseline", f"dataset: {own.evidence}", 1, "dataset")
+    if theirs is not None and not theirs.is_baseline:
+        return Advice(factor, theirs.best,
+                      f"group {group_label(group or '', threshold)}: {factor}={theirs.best:g} "
+                      "gained significantly over the baseline", f"group: {theirs.evidence}",
+                      theirs.datasets, "group")
+    value, why = PUBLISHED[factor]
+    noted = "".join(f"; {who}: {c.evidence}" for who, c in (("your results", own),
+                                                             ("group", theirs)) if c)
+    return Advice(factor, value, f"published: {why}", PUBLISHED_CONFIDENCE + noted, 7)
 
 
 def advise(
     dataset: str,
     lr_find: float,
-    proximity: float,
+    proximity: float | None,
     results: list[StudyResult],
     *,
     threshold: float = 0.72,
     lr_find_source: str = "lr finder",
     proximity_detail: dict[str, Any] | None = None,
+    proximity_note: str = "",
 ) -> Recommendation:
-    """The rules, applied to a known lr-finder value and proximity (no training, no features).
+    """The one decision: recommendations for ``dataset`` from a known lr-finder value, its
+    proximity (``None``: not measured) and the storage's results (no training, no features).
+
+    For each factor the dataset's own significant result comes first, then its group's (the
+    studies whose stored proximity puts them in the same group), then the published rule.
 
     Args:
         dataset: The dataset the advice is for.
         lr_find: The finder's learning rate on that dataset.
-        proximity: Its proximity to the reference.
+        proximity: Its proximity to the reference, or ``None``.
         results: The storage's studies (may be empty: the published findings are used).
         threshold: Proximity above which a dataset is ``near``.
+        proximity_note: Why the proximity is missing or what to mind about it (printed as is).
     """
     from hpstudy.proximity import group_of
 
-    group = group_of(proximity, threshold)
-    groups = {r.name: proximity_group(r, threshold) for r in results}
-    table = recommendation_table(results, groups) if results else {}
-    advice = [_lr_advice(lr_find, group, threshold, table)]
-    for factor in ("divisor", "wd", "beta2", "ps"):
-        choice, scope = None, group
-        for scope in (group, ALL):
-            choice = next((c for c in table.get(scope, []) if c.factor == factor), None)
-            if choice is not None:
-                break
-        if choice is None:
-            value, why = PUBLISHED[factor]
-            advice.append(Advice(factor, value, f"published: {why}", PUBLISHED_CONFIDENCE, 7))
-            continue
-        where = f"group {group}" if scope == group else "all groups (none in this group)"
-        tried = ", ".join(f"{v:g}" for v in choice.gains)
-        if choice.is_baseline:
-            rule = (f"storage, {where}: baseline kept; no value of {tried} gained significantly "
-                    "over it (95% interval above 0)")
-        else:
-            rule = (f"storage, {where}: of {tried}, the largest significant gain over the "
-                    "baseline")
-        advice.append(Advice(factor, choice.best, rule, f"storage: {choice.evidence}",
-                             choice.datasets))
+    group = None if proximity is None else group_of(proximity, threshold)
+    own = _table([r for r in results if r.dataset == dataset], "own")
+    peers = [r for r in results if group is not None and proximity_group(r, threshold) == group]
+    theirs = _table(peers, "group")
+    advice = [_lr_advice(dataset, lr_find, group, threshold, own.get("lr_mult"),
+                         theirs.get("lr_mult"))]
+    advice += [_factor_advice(f, dataset, group, threshold, own.get(f), theirs.get(f))
+               for f in ("divisor", "wd", "beta2", "ps")]
     return Recommendation(dataset, lr_find, lr_find_source, proximity, group, threshold, advice,
-                          proximity_detail or {})
+                          proximity_detail or {}, proximity_note)
 
 
 def _stored_lr_find(storage: Any, dataset: str, spec_hash: str) -> tuple[float, str] | None:
@@ -159,23 +191,27 @@ def recommend(
     dataset: str,
     *,
     spec: Any,
-    reference: Any,
+    reference: Any | None,
     storage: Any | None = None,
     data_root: str | Path | None = None,
     device: str = "cpu",
     cache_dir: str | Path | None = None,
     threshold: float = 0.72,
+    proximity_note: str = "",
 ) -> Recommendation:
     """Run the finder (or reuse the one stored by this spec's study of the dataset) on the full
-    training split, measure proximity to ``reference``, and apply :func:`advise`.
+    training split, measure proximity to ``reference`` (skipped when it is ``None``), and apply
+    :func:`advise`.
 
     Args:
         dataset: A registered dataset name (it needs no study of its own).
         spec: The :class:`~hpstudy.study.StudySpec` whose model, budget and baseline to use.
-        reference: A :class:`~hpstudy.proximity.Reference` computed with the same backbone.
+        reference: A :class:`~hpstudy.proximity.Reference` computed with the same backbone, or
+            ``None`` when there is none (the advice then gives the lr for both groups).
         storage: An open storage with results to aggregate, or ``None`` (published findings).
         data_root, device, cache_dir: As for ``hpstudy run`` and ``hpstudy proximity``.
         threshold: Proximity above which a dataset is ``near``.
+        proximity_note: Why there is no reference (shown with the advice).
     """
     from hpstudy.analysis._collect import collect
     from hpstudy.errors import HpstudyError
@@ -183,8 +219,12 @@ def recommend(
     from hpstudy.study._data import StudyData
     from hpstudy.study._lr import find_lr_on
 
-    config = FeatureConfig.from_spec(spec, device=device, data_root=data_root, cache_dir=cache_dir)
-    prox = measure_proximity(dataset, reference, config, threshold=threshold)
+    proximity, detail = None, {}
+    if reference is not None:
+        config = FeatureConfig.from_spec(spec, device=device, data_root=data_root,
+                                         cache_dir=cache_dir)
+        prox = measure_proximity(dataset, reference, config, threshold=threshold)
+        proximity, detail = prox.value, prox.to_dict()
     results: list[StudyResult] = []
     stored = None
     if storage is not None:
@@ -198,5 +238,5 @@ def recommend(
     else:
         found = find_lr_on(StudyData.open(dataset, data_root, spec), spec, 1.0, device)
         lr, source = found.lr, f"lr finder ({found.method}), run now"
-    return advise(dataset, lr, prox.value, results, threshold=threshold, lr_find_source=source,
-                  proximity_detail=prox.to_dict())
+    return advise(dataset, lr, proximity, results, threshold=threshold, lr_find_source=source,
+                  proximity_detail=detail, proximity_note=proximity_note)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpstudy.analysis._advise import Recommendation, advise
 from hpstudy.analysis._collect import StudyResult, collect
 from hpstudy.analysis._curves import lr_curves, plot_curves, write_curves_csv
 from hpstudy.analysis._findings import Finding, judge_findings
@@ -43,6 +44,7 @@ class Report:
     files: dict[str, Path] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     findings: dict[str, list[Finding]] = field(default_factory=dict)
+    advice: dict[str, Recommendation] = field(default_factory=dict)
     notes_saved: list[str] = field(default_factory=list)
 
 
@@ -118,6 +120,32 @@ def _finding_rows(rep: Report) -> list[list[Any]]:
             for findings in rep.findings.values() for f in findings]
 
 
+_ADVICE_COLS = ["study", "factor", "recommended", "source", "rule", "evidence"]
+ADVICE_CAPTION = (
+    "What `hpstudy recommend` says for each studied dataset (the same decision): its own "
+    "significant results first, then its proximity group's, then the published 2019 rules."
+)
+
+
+def _advice_rows(rep: Report) -> list[list[Any]]:
+    return [[name, a.factor, f"{a.value:.3g}", a.source, a.rule, a.confidence]
+            for name, rec in rep.advice.items() for a in rec.advice]
+
+
+def dataset_advice(results: list[StudyResult], threshold: float) -> dict[str, Recommendation]:
+    """:func:`advise` for every study with a stored lr-finder value (its largest fraction's)."""
+    out = {}
+    for r in results:
+        if not r.lr_find:
+            continue
+        prox = r.proximity.get("value") if r.proximity else None
+        out[r.name] = advise(r.dataset, r.lr_find[max(r.lr_find)], prox, results,
+                             threshold=threshold,
+                             lr_find_source=f"stored on study {r.name} (fraction "
+                                            f"{max(r.lr_find):g})")
+    return out
+
+
 _GROUP_COLS = ["study", "dataset", "proximity", "proximity group", "cluster"]
 _CHOICE_COLS = ["group", "factor", "recommended", "best tried", "mean % gain", "95% CI",
                 "significant", "replicates", "datasets", "points"]
@@ -155,6 +183,9 @@ def _markdown(rep: Report, stamp: str) -> str:
         + (f"; left out for missing results: {', '.join(g.excluded)}" if g.excluded else "")
         + f". Agreement with the proximity groups: {agreement}.",
         _md_table(_GROUP_COLS, _group_rows(rep)),
+        "## Recommendations per dataset",
+        ADVICE_CAPTION,
+        _md_table(_ADVICE_COLS, _advice_rows(rep)) if rep.advice else "No results yet.",
         "## Recommendations per group",
         "Per factor, the value with the highest mean % gain among those whose 95 % interval "
         "(pooled over the group's datasets and fractions) lies above 0; without one the "
@@ -197,6 +228,8 @@ Proximity threshold {rep.threshold:g} (near &gt; threshold).</p>
 <h2>Validation curves of the learning-rate variants</h2>{img("curves.png")}
 <h2>Groups</h2><p>Agreement of clusters with proximity groups: {html.escape(agreement)}.</p>
 {tbl(_GROUP_COLS, _group_rows(rep))}
+<h2>Recommendations per dataset</h2><p>{html.escape(ADVICE_CAPTION.replace("`", ""))}</p>
+{tbl(_ADVICE_COLS, _advice_rows(rep))}
 <h2>Recommendations per group</h2>{tbl(_CHOICE_COLS, _choice_rows(rep))}
 </body></html>
 """
@@ -281,6 +314,7 @@ def build_report(
     rep.missing = _missing(results)
     rep.findings = judge_findings(results, grouping.by_proximity,
                                   lambda g: group_label(g, threshold))
+    rep.advice = dataset_advice(results, threshold)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")  # noqa: UP017 (3.10)
     rep.files["heatmap.png"] = plot_heatmap(rep.heatmap, out / "heatmap.png")
     rep.files["heatmap.csv"] = write_heatmap_csv(rep.heatmap, out / "heatmap.csv")

@@ -26,8 +26,8 @@ def command(dataset: str, reference: str | None, reference_dataset: str | None, 
             spec: str, storage: str | None, data_root: str | None, device: str,
             cache_dir: str | None, as_json: bool) -> None:
     """Run the lr finder and proximity on DATASET and recommend lr, divisor, wd, beta2 and ps."""
-    from hpstudy.analysis import recommend
-    from hpstudy.errors import StorageError
+    from hpstudy.analysis import group_label, recommend
+    from hpstudy.errors import HpstudyError, StorageError
     from hpstudy.proximity import FeatureConfig
     from hpstudy.study import load_spec, open_storage, resolve_storage_url
     from hpstudy.training import resolve_device
@@ -36,7 +36,14 @@ def command(dataset: str, reference: str | None, reference_dataset: str | None, 
     device = resolve_device(device)
     config = FeatureConfig.from_spec(spec_obj, device=device, data_root=data_root,
                                      cache_dir=cache_dir)
-    ref = load_or_build_reference(reference, reference_dataset, config)
+    note = ""
+    try:
+        ref = load_or_build_reference(reference, reference_dataset, config)
+    except HpstudyError as exc:
+        if reference or reference_dataset:
+            raise  # the user named a reference: its problem is the answer
+        ref, note = None, (f"proximity not measured ({exc}); give --reference FILE or "
+                           "--reference-dataset NAME to place the dataset near or far")
     try:
         rdb = open_storage(resolve_storage_url(storage), create=False)
     except StorageError:
@@ -44,11 +51,15 @@ def command(dataset: str, reference: str | None, reference_dataset: str | None, 
             raise
         rdb = None  # no default storage yet: the published findings apply
     rec = recommend(dataset, spec=spec_obj, reference=ref, storage=rdb, data_root=data_root,
-                    device=device, cache_dir=cache_dir, threshold=threshold)
+                    device=device, cache_dir=cache_dir, threshold=threshold, proximity_note=note)
     if as_json:
         print_json(rec.to_dict())
         return
-    console.print(f"{dataset}: lr_find {rec.lr_find:.3g} ({rec.lr_find_source}); proximity "
-                  f"{rec.proximity:.3f} → {rec.group} (threshold {rec.threshold:g})")
-    console.print(table(None, ["factor", "value", "rule", "confidence"],
-                        [[a.factor, f"{a.value:.3g}", a.rule, a.confidence] for a in rec.advice]))
+    where = (f"proximity {rec.proximity:.3f} → {group_label(rec.group, rec.threshold)}"
+             if rec.group is not None else "proximity not measured")
+    console.print(f"{dataset}: lr_find {rec.lr_find:.3g} ({rec.lr_find_source}); {where}")
+    if rec.proximity_note:
+        console.print(rec.proximity_note, style="yellow")
+    console.print(table(None, ["factor", "value", "source", "rule", "evidence"],
+                        [[a.factor, f"{a.value:.3g}", a.source, a.rule, a.confidence]
+                         for a in rec.advice]))

@@ -30,6 +30,7 @@ def command(storage: str | None, out_dir: str, threshold: float, no_save: bool,
             "out_dir": str(rep.out_dir),
             "files": sorted(rep.files),
             "findings": {scope: [f.to_dict() for f in fs] for scope, fs in rep.findings.items()},
+            "recommendations": {name: rec.to_dict() for name, rec in rep.advice.items()},
             "missing": [m.replace("`", "") for m in rep.missing],
         })
         return

@@ -140,13 +140,17 @@ def test_recommend_rule_near_and_far(filled: Filled) -> None:
     assert near.group == "near" and far.group == "far"
     lr_near = next(a for a in near.advice if a.factor == "lr")
     lr_far = next(a for a in far.advice if a.factor == "lr")
-    assert lr_near.value == pytest.approx(0.004) and "finder's lr" in lr_near.rule
-    assert lr_far.value == pytest.approx(0.0004) and "lr_find/10" in lr_far.rule
+    for lr, rule, value in ((lr_near, "finder's lr", 0.004), (lr_far, "lr_find/10", 0.0004)):
+        if lr.source == "published":  # no significant lr_mult gain of its own
+            assert lr.value == pytest.approx(value) and rule in lr.rule
+        else:
+            assert lr.source == "dataset" and "gained significantly" in lr.rule
     # Storage results for the group decide the other factors where tested...
     rep_far = {a.factor: a for a in far.advice}
     cell = next(r for r in results if r.name == "tiny:shapes").comparisons[("wd=0.01", 1.0)]
-    assert rep_far["wd"].value == (0.01 if cell.significant and cell.ci_low_pct > 0 else 0.1)
-    assert rep_far["wd"].confidence.startswith("storage: ")
+    own_gain = cell.significant and cell.ci_low_pct > 0
+    assert rep_far["wd"].value == 0.01  # its own significant gain, else the published rule
+    assert rep_far["wd"].source == ("dataset" if own_gain else "published")
     assert "1 dataset(s)" in rep_far["wd"].confidence and "replicate(s)" in rep_far["wd"].confidence
     # ... and the published findings where the storage has nothing (beta2, ps untested here).
     assert rep_far["ps"].value == PUBLISHED["ps"][0] == 0.25
@@ -217,3 +221,38 @@ def test_findings_lead_the_report_and_its_json(filled: Filled, tmp_path: Path,
     md = (tmp_path / "r" / "report.md").read_text()
     assert md.index("## The 2019 findings on your data") < md.index("## Missing pieces")
     assert "2019" in (tmp_path / "r" / "report.html").read_text()
+
+
+def test_recommend_and_report_agree_on_the_same_storage(filled: Filled, tmp_path: Path) -> None:
+    from hpstudy.proximity import build_reference
+
+    rdb = open_storage(filled.url, create=False)
+    rep = build_report(rdb, tmp_path, threshold=filled.threshold, save_to_studies=False)
+    ref = build_reference("digits", filled.config)
+    for study, dataset in (("tiny:digits", "digits"), ("tiny:shapes", "shapes")):
+        rec = recommend(dataset, spec=filled.spec, reference=ref, storage=rdb,
+                        cache_dir=filled.config.cache_dir, threshold=filled.threshold)
+        shown = rep.advice[study]
+        assert rec.group == shown.group
+        assert [(a.factor, a.value, a.source) for a in rec.advice] == \
+            [(a.factor, a.value, a.source) for a in shown.advice]
+    assert "## Recommendations per dataset" in (tmp_path / "report.md").read_text()
+
+
+def test_cli_recommend_without_a_reference_still_answers(filled: Filled, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HPSTUDY_DATA", str(tmp_path / "empty"))  # no tiny-imagenet anywhere
+    spec = tmp_path / "tiny.toml"
+    lines = [f"{k} = {json.dumps(v)}" for k, v in TINY.items() if not isinstance(v, dict)]
+    for table in ("baseline", "factors", "lr_find"):
+        lines.append(f"[{table}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in TINY[table].items()]
+    spec.write_text("\n".join(lines) + "\n")
+    main(["recommend", "--dataset", "digits", "--study", str(spec), "--storage", filled.url,
+          "--device", "cpu", "--cache-dir", str(filled.config.cache_dir), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["group"] is None and out["proximity"] is None
+    assert "proximity not measured" in out["proximity_note"] and "--reference" in out["proximity_note"]
+    assert out["lr_by_group"]["far"] == pytest.approx(out["lr_find"] / 10)
+    assert set(out["recommended"]) == {"lr", "divisor", "wd", "beta2", "ps"}

@@ -10,7 +10,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from analysis_studies import synthetic_study as _study
+from analysis_studies import synthetic_study
 
 from hpstudy.analysis import StudyResult, advise, heatmap, recommendation_table
 from hpstudy.analysis._heatmap import plot_heatmap, write_heatmap_csv
@@ -21,9 +21,9 @@ def results() -> list[StudyResult]:
     # wd=0: a large gain lost in the noise; wd=0.01: a small gain well outside it.
     # ps=0.25: significant in one dataset, clearly worse in the other.
     # lr_mult=0.1: significantly worse everywhere.
-    a = _study("s:a", "a", {"wd=0": (6.0, 5.0), "wd=0.01": (1.5, 0.3), "ps=0.25": (2.0, 0.5),
+    a = synthetic_study("s:a", "a", {"wd=0": (6.0, 5.0), "wd=0.01": (1.5, 0.3), "ps=0.25": (2.0, 0.5),
                             "lr_mult=0.1": (-20.0, 2.0)}, seed=0)
-    b = _study("s:b", "b", {"wd=0": (5.0, 5.0), "wd=0.01": (1.0, 0.3), "ps=0.25": (-4.0, 0.5),
+    b = synthetic_study("s:b", "b", {"wd=0": (5.0, 5.0), "wd=0.01": (1.0, 0.3), "ps=0.25": (-4.0, 0.5),
                             "lr_mult=0.1": (-25.0, 2.0)}, seed=100)
     return [a, b]
 
@@ -50,15 +50,36 @@ def test_only_a_significant_gain_moves_a_factor(results: list[StudyResult]) -> N
     assert alone["ps"].best == 0.25
 
 
-def test_a_noisy_gain_keeps_the_baseline_in_advice(results: list[StudyResult]) -> None:
-    noisy = [_study("s:c", "c", {"wd=0": (8.0, 6.0)}, seed=7)]
-    rec = advise("mine", 1e-3, 0.9, noisy, threshold=0.72)
-    wd = next(a for a in rec.advice if a.factor == "wd")
-    assert wd.value == 0.1  # the baseline, though wd=0 gained +8 % on average
-    assert "baseline kept" in wd.rule and "no significant gain" in wd.confidence
-    rec = advise("mine", 1e-3, 0.9, results, threshold=0.72)
-    wd = next(a for a in rec.advice if a.factor == "wd")
-    assert wd.value == 0.01 and "95% CI" in wd.confidence and "2 dataset(s)" in wd.confidence
+def test_advice_takes_own_then_group_significance_then_the_published_rule(
+        results: list[StudyResult]) -> None:
+    # A noisy +8 % for wd=0 in the group moves nothing: the published rule (wd 0.01) applies,
+    # and the advice says the group's gain did not survive the noise.
+    noisy = [synthetic_study("s:c", "c", {"wd=0": (8.0, 6.0)}, seed=7)]
+    wd = next(a for a in advise("mine", 1e-3, 0.9, noisy, threshold=0.72).advice
+              if a.factor == "wd")
+    assert (wd.value, wd.source) == (0.01, "published")
+    assert "group: no significant gain" in wd.confidence
+    # The group's significant wd=0.01 gain is used, with its interval and its datasets.
+    wd = next(a for a in advise("mine", 1e-3, 0.9, results, threshold=0.72).advice
+              if a.factor == "wd")
+    assert (wd.value, wd.source) == (0.01, "group")
+    assert "95% CI" in wd.confidence and "2 dataset(s)" in wd.confidence
+    # The dataset's own significant result comes before its group's: a's ps=0.25 gain counts
+    # for a, though pooled with b the group says no.
+    ps = {a.factor: a for a in advise("a", 1e-3, 0.9, results, threshold=0.72).advice}["ps"]
+    assert (ps.value, ps.source) == (0.25, "dataset") and ps.confidence.startswith("dataset: ")
+    ps = {a.factor: a for a in advise("b", 1e-3, 0.9, results, threshold=0.72).advice}["ps"]
+    assert ps.source == "published"  # b's own ps result is worse, the group's is not a gain
+
+
+def test_advice_without_a_proximity_gives_the_lr_for_both_groups(
+        results: list[StudyResult]) -> None:
+    rec = advise("a", 2e-3, None, results, threshold=0.72)
+    assert rec.group is None and rec.to_dict()["group"] is None
+    assert rec.lr_by_group == {"near": 2e-3, "far": pytest.approx(2e-4)}
+    lr = rec.advice[0]
+    assert "proximity not measured" in lr.rule and "hpstudy proximity --dataset a" in lr.rule
+    assert {a.factor: a for a in rec.advice}["wd"].source == "dataset"  # its own results still
 
 
 def test_heatmap_marks_and_mutes_by_significance(results: list[StudyResult], tmp_path: Path) -> None:
