@@ -34,6 +34,17 @@ def _own_changes(url: str, study: str) -> dict[str, float]:
     return {k.split("@")[0]: (v - base) / abs(base) * 100 for k, v in values.items()}
 
 
+def _tiny_spec_file(tmp_path: Path) -> Path:
+    """The TINY spec written as a TOML file, for the CLI."""
+    spec = tmp_path / "tiny.toml"
+    lines = [f"{k} = {json.dumps(v)}" for k, v in TINY.items() if not isinstance(v, dict)]
+    for table in ("baseline", "factors", "lr_find"):
+        lines.append(f"[{table}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in TINY[table].items()]
+    spec.write_text("\n".join(lines) + "\n")
+    return spec
+
+
 def test_report_files_and_heatmap_match_the_trials(filled: Filled, tmp_path: Path) -> None:
     rdb = open_storage(filled.url, create=False)
     rep = build_report(rdb, tmp_path / "out", threshold=filled.threshold)
@@ -189,13 +200,7 @@ def test_cli_recommend_json(filled: Filled, tmp_path: Path,
     from hpstudy.proximity import build_reference
 
     build_reference("digits", filled.config).save(ref)
-    spec = tmp_path / "tiny.toml"
-
-    lines = [f"{k} = {json.dumps(v)}" for k, v in TINY.items() if not isinstance(v, dict)]
-    for table in ("baseline", "factors", "lr_find"):
-        lines.append(f"[{table}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in TINY[table].items()]
-    spec.write_text("\n".join(lines) + "\n")
+    spec = _tiny_spec_file(tmp_path)
     main(["recommend", "--dataset", "digits", "--reference", str(ref), "--study", str(spec),
           "--storage", filled.url, "--device", "cpu", "--threshold", str(filled.threshold),
           "--cache-dir", str(filled.config.cache_dir), "--json"])
@@ -243,12 +248,7 @@ def test_cli_recommend_without_a_reference_still_answers(filled: Filled, tmp_pat
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("HPSTUDY_DATA", str(tmp_path / "empty"))  # no tiny-imagenet anywhere
-    spec = tmp_path / "tiny.toml"
-    lines = [f"{k} = {json.dumps(v)}" for k, v in TINY.items() if not isinstance(v, dict)]
-    for table in ("baseline", "factors", "lr_find"):
-        lines.append(f"[{table}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in TINY[table].items()]
-    spec.write_text("\n".join(lines) + "\n")
+    spec = _tiny_spec_file(tmp_path)
     main(["recommend", "--dataset", "digits", "--study", str(spec), "--storage", filled.url,
           "--device", "cpu", "--cache-dir", str(filled.config.cache_dir), "--json"])
     out = json.loads(capsys.readouterr().out)
