@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,12 +58,15 @@ def write_curves_csv(points: list[CurvePoint], path: Path) -> Path:
     return path
 
 
-def plot_curves(points: list[CurvePoint], groups: list[str], path: Path) -> Path:
-    """One panel per group; color = lr multiplier, line style = dataset."""
+def plot_curves(points: list[CurvePoint], groups: list[str], path: Path, *,
+                label: Callable[[str], str] = str, metric: str = "metric") -> Path:
+    """One panel per group (titled ``label(group)``); color = lr multiplier, line style = dataset;
+    whole epochs on the x axis and a dotted line where the network is unfrozen."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     panels = groups or ["?"]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
@@ -80,9 +84,16 @@ def plot_curves(points: list[CurvePoint], groups: list[str], path: Path) -> Path
                     ax.plot([p.epoch for p in line], [p.metric for p in line],
                             styles[si % len(styles)], color=colors[m], marker="o", markersize=3,
                             label=f"{line[0].dataset} lr×{m:.3g}")
-        ax.set_title(f"{group} ({len(studies)} stud{'y' if len(studies) == 1 else 'ies'})")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("validation metric")
+        ax.set_title(f"{label(group)} ({len(studies)} stud{'y' if len(studies) == 1 else 'ies'})",
+                     fontsize=9)
+        frozen = [p.epoch for p in pts if p.stage == "frozen"]
+        if frozen and any(p.stage == "unfrozen" for p in pts):
+            ax.axvline(max(frozen) + 0.5, color="#888888", linestyle=":", linewidth=1)
+            ax.text(max(frozen) + 0.55, 0.02, "unfrozen →", transform=ax.get_xaxis_transform(),
+                    fontsize=7, color="#555555")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch (frozen body first, then unfrozen)")
+        ax.set_ylabel(f"validation {metric}")
         if pts:
             ax.legend(fontsize=6)
         else:

@@ -140,6 +140,9 @@ def plot_heatmap(h: Heatmap, path: Path, title: str = "% improvement over baseli
               aspect="auto")
     ax.set_xticks(range(len(h.columns)), h.columns, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(h.labels)), h.labels, fontsize=8)
+    ax.set_xlabel("variant: the baseline with one factor changed (worst mean left, best right)",
+                  fontsize=8)
+    ax.set_ylabel("dataset @ training fraction", fontsize=8)
     for i in range(h.values.shape[0]):
         for j in range(h.values.shape[1]):
             v = h.values[i, j]

@@ -25,6 +25,7 @@ from hpstudy.analysis._findings import Finding, judge_findings
 from hpstudy.analysis._groups import NO_PROXIMITY, Grouping, group_label, group_studies
 from hpstudy.analysis._heatmap import Heatmap, heatmap, plot_heatmap, write_heatmap_csv
 from hpstudy.analysis._recommend import FactorChoice, recommendation_table
+from hpstudy.study import BASELINE
 
 __all__ = ["Report", "build_report", "REPORT_NOTE_ATTR"]
 
@@ -74,7 +75,8 @@ def _group_rows(rep: Report) -> list[list[Any]]:
     rows = []
     for r in rep.results:
         prox = r.proximity.get("value") if r.proximity else None
-        rows.append([r.name, r.dataset, _fmt(prox, ".3f"), rep.grouping.by_proximity[r.name],
+        rows.append([r.name, r.dataset, _fmt(prox, ".3f"),
+                     group_label(rep.grouping.by_proximity[r.name], rep.threshold),
                      rep.grouping.clusters.get(r.name, "excluded")])
     return rows
 
@@ -110,8 +112,8 @@ def _write_csv(path: Path, columns: list[str], rows: list[list[Any]]) -> Path:
 _FINDING_COLS = ["scope", "published finding (2019)", "verdict", "evidence"]
 FINDINGS_CAPTION = (
     "Each conclusion of the 2019 study (Fellowship.AI, seven datasets), judged on these results: "
-    "*holds* or *contradicted* only when a 95 % interval says so (the variant's fractions pooled, "
-    "and a group's datasets); otherwise *inconclusive*, with the numbers behind it."
+    "'holds' or 'contradicted' only when a 95 % interval says so (the variant's fractions pooled, "
+    "and a group's datasets); otherwise 'inconclusive', with the numbers behind it."
 )
 
 
@@ -122,7 +124,7 @@ def _finding_rows(rep: Report) -> list[list[Any]]:
 
 _ADVICE_COLS = ["study", "factor", "recommended", "source", "rule", "evidence"]
 ADVICE_CAPTION = (
-    "What `hpstudy recommend` says for each studied dataset (the same decision): its own "
+    "What 'hpstudy recommend' says for each studied dataset (the same decision): its own "
     "significant results first, then its proximity group's, then the published 2019 rules."
 )
 
@@ -151,88 +153,125 @@ _CHOICE_COLS = ["group", "factor", "recommended", "best tried", "mean % gain", "
                 "significant", "replicates", "datasets", "points"]
 
 
-def _markdown(rep: Report, stamp: str) -> str:
+@dataclass(frozen=True)
+class _Section:
+    """One section of the report, rendered alike in Markdown and HTML: a caption, then a table
+    (``columns``/``rows``), an image, or a bullet list (``items``)."""
+
+    title: str
+    caption: str
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[Any, ...], ...] = ()
+    image: str = ""
+    items: tuple[str, ...] = ()
+    empty: str = "No results yet."
+
+
+def _baseline_rows(rep: Report) -> list[list[Any]]:
+    rows = []
+    for r in rep.results:
+        for f in r.fractions:
+            value = r.values.get((BASELINE, f))
+            rows.append([r.name, r.dataset, r.metric, f"{f:g}", _fmt(value, ".4f"),
+                         r.replicates])
+    return rows
+
+
+def _sections(rep: Report, stamp: str) -> list[_Section]:
     g = rep.grouping
     agreement = (f"adjusted Rand index {_fmt(g.ari, '.2f')}, pair agreement "
                  f"{_fmt(g.pair_agreement, '.2f')}" if g.ari is not None else g.note)
-    studies = ", ".join(f"`{r.name}`" for r in rep.results)
-    parts = [
-        "# hpstudy report",
-        f"Generated {stamp} from {len(rep.results)} stud{'y' if len(rep.results) == 1 else 'ies'}"
-        f": {studies}. Proximity threshold {rep.threshold:g} (near > threshold).",
-        "## The 2019 findings on your data",
-        FINDINGS_CAPTION,
-        _md_table(_FINDING_COLS, _finding_rows(rep)) if rep.findings else "No results yet.",
-        "## Missing pieces",
-        "\n".join(f"- {m}" for m in rep.missing) if rep.missing else "None: every study is "
-        "finished and every dataset has a proximity.",
-        "## Heatmap: % improvement over each dataset's baseline",
-        "Mean % change over the replicate pairs with its 95 % confidence interval (paired "
-        "bootstrap over validation images and seed pairs). Coloured cells marked * are "
-        "significant (the interval excludes 0); grey cells show no detectable difference. "
-        "Columns sorted by mean improvement, best on the right; n/a = no result. "
-        "Values: `heatmap.csv`.",
-        "![heatmap](heatmap.png)",
-        "## Validation curves of the learning-rate variants",
-        "Largest training fraction of each study, one panel per proximity group. "
-        "Values: `curves.csv`.",
-        "![curves](curves.png)",
-        "## Groups",
-        f"Hierarchical clustering (average linkage, Euclidean) of the improvement vectors over "
-        f"{len(g.columns)} shared variant columns"
-        + (f"; left out for missing results: {', '.join(g.excluded)}" if g.excluded else "")
-        + f". Agreement with the proximity groups: {agreement}.",
-        _md_table(_GROUP_COLS, _group_rows(rep)),
-        "## Recommendations per dataset",
-        ADVICE_CAPTION,
-        _md_table(_ADVICE_COLS, _advice_rows(rep)) if rep.advice else "No results yet.",
-        "## Recommendations per group",
-        "Per factor, the value with the highest mean % gain among those whose 95 % interval "
-        "(pooled over the group's datasets and fractions) lies above 0; without one the "
-        "baseline is kept and `best tried` shows the largest gain that did not survive the noise.",
-        _md_table(_CHOICE_COLS, _choice_rows(rep)) if rep.table else "No results yet.",
+    metrics = ", ".join(sorted({f"{r.metric} ({r.dataset})" for r in rep.results}))
+    label = group_label
+    return [
+        _Section("The 2019 findings on your data", FINDINGS_CAPTION, tuple(_FINDING_COLS),
+                 tuple(map(tuple, _finding_rows(rep)))),
+        _Section("Missing pieces", "What this report could not judge, and how to fill it in.",
+                 items=tuple(rep.missing),
+                 empty="None: every study is finished and every dataset has a proximity."),
+        _Section("Baselines", "The baseline's validation metric (mean over its replicates) that "
+                 "every % change below is relative to. Metric per dataset: " + metrics + ".",
+                 ("study", "dataset", "metric", "fraction", "baseline value", "replicates"),
+                 tuple(map(tuple, _baseline_rows(rep)))),
+        _Section("Heatmap: % change of the validation metric against each dataset's baseline",
+                 "Mean % change over the replicate pairs with its 95 % confidence interval "
+                 "(paired bootstrap over validation images and seed pairs). Coloured cells marked "
+                 "* are significant (the interval excludes 0); grey cells show no detectable "
+                 "difference. Columns sorted by mean change, best on the right; n/a = no result. "
+                 "Values: heatmap.csv.", image="heatmap.png"),
+        _Section("Validation curves of the learning-rate variants",
+                 "The validation metric after each epoch at each study's largest training "
+                 "fraction (the lowest complete replicate), one panel per proximity group; the "
+                 "dotted line marks where the network is unfrozen. Values: curves.csv.",
+                 image="curves.png"),
+        _Section("Groups",
+                 "Hierarchical clustering (average linkage, Euclidean) of the improvement vectors "
+                 f"over {len(g.columns)} shared variant columns"
+                 + (f"; left out for missing results: {', '.join(g.excluded)}" if g.excluded
+                    else "")
+                 + f". Agreement with the proximity groups "
+                 f"({label('near', rep.threshold)} / {label('far', rep.threshold)}): {agreement}.",
+                 tuple(_GROUP_COLS), tuple(map(tuple, _group_rows(rep)))),
+        _Section("Recommendations per dataset", ADVICE_CAPTION, tuple(_ADVICE_COLS),
+                 tuple(map(tuple, _advice_rows(rep)))),
+        _Section("Recommendations per group",
+                 "Per factor, the value with the highest mean % gain among those whose 95 % "
+                 "interval (pooled over the group's datasets and fractions) lies above 0; without "
+                 "one the baseline is kept and 'best tried' shows the largest gain that did not "
+                 "survive the noise.", tuple(_CHOICE_COLS), tuple(map(tuple, _choice_rows(rep)))),
     ]
+
+
+def _intro(rep: Report, stamp: str) -> str:
+    studies = ", ".join(r.name for r in rep.results)
+    return (f"Generated {stamp} from {len(rep.results)} "
+            f"stud{'y' if len(rep.results) == 1 else 'ies'}: {studies}. The questions of the 2019 "
+            "Fellowship.AI study (seven datasets), asked of these results. Proximity threshold "
+            f"{rep.threshold:g}: {group_label('near', rep.threshold)}, "
+            f"{group_label('far', rep.threshold)}.")
+
+
+def _markdown(rep: Report, stamp: str) -> str:
+    parts = ["# hpstudy report", _intro(rep, stamp)]
+    for sec in _sections(rep, stamp):
+        parts += [f"## {sec.title}", sec.caption]
+        if sec.image:
+            parts.append(f"![{sec.image}]({sec.image})")
+        elif sec.columns:
+            parts.append(_md_table(list(sec.columns), [list(r) for r in sec.rows]) if sec.rows
+                         else sec.empty)
+        else:
+            parts.append("\n".join(f"- {i}" for i in sec.items) if sec.items else sec.empty)
     return "\n\n".join(parts) + "\n"
 
 
-def _html(md_parts: Report, stamp: str, out: Path) -> str:
-    rep = md_parts
-
+def _html(rep: Report, stamp: str, out: Path) -> str:
     def img(name: str) -> str:
         data = base64.b64encode((out / name).read_bytes()).decode()
         return f'<img alt="{name}" src="data:image/png;base64,{data}" style="max-width:100%">'
 
-    def tbl(columns: list[str], rows: list[list[Any]]) -> str:
+    def tbl(columns: tuple[str, ...], rows: tuple[tuple[Any, ...], ...]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-    g = rep.grouping
-    agreement = (f"adjusted Rand index {_fmt(g.ari, '.2f')}, pair agreement "
-                 f"{_fmt(g.pair_agreement, '.2f')}" if g.ari is not None else g.note)
-    missing = ("".join(f"<li>{html.escape(m.replace('`', ''))}</li>" for m in rep.missing)
-               or "<li>None</li>")
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>hpstudy report</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px}}</style></head>
-<body><h1>hpstudy report</h1>
-<p>Generated {html.escape(stamp)} from {len(rep.results)} studies.
-Proximity threshold {rep.threshold:g} (near &gt; threshold).</p>
-<h2>The 2019 findings on your data</h2><p>{html.escape(FINDINGS_CAPTION.replace("*", ""))}</p>
-{tbl(_FINDING_COLS, _finding_rows(rep))}
-<h2>Missing pieces</h2><ul>{missing}</ul>
-<h2>Heatmap: % improvement over each dataset's baseline</h2>{img("heatmap.png")}
-<h2>Validation curves of the learning-rate variants</h2>{img("curves.png")}
-<h2>Groups</h2><p>Agreement of clusters with proximity groups: {html.escape(agreement)}.</p>
-{tbl(_GROUP_COLS, _group_rows(rep))}
-<h2>Recommendations per dataset</h2><p>{html.escape(ADVICE_CAPTION.replace("`", ""))}</p>
-{tbl(_ADVICE_COLS, _advice_rows(rep))}
-<h2>Recommendations per group</h2>{tbl(_CHOICE_COLS, _choice_rows(rep))}
-</body></html>
-"""
+    body = [f"<h1>hpstudy report</h1><p>{html.escape(_intro(rep, stamp))}</p>"]
+    for sec in _sections(rep, stamp):
+        body.append(f"<h2>{html.escape(sec.title)}</h2><p>{html.escape(sec.caption)}</p>")
+        if sec.image:
+            body.append(img(sec.image))
+        elif sec.columns:
+            body.append(tbl(sec.columns, sec.rows) if sec.rows
+                        else f"<p>{html.escape(sec.empty)}</p>")
+        else:
+            items = "".join(f"<li>{html.escape(i.replace('`', ''))}</li>" for i in sec.items)
+            body.append(f"<ul>{items}</ul>" if items else f"<p>{html.escape(sec.empty)}</p>")
+    return ("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>hpstudy report</title>\n"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}\n"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}</style>"
+            "</head>\n<body>" + "\n".join(body) + "\n</body></html>\n")
 
 
 def _study_note(rep: Report, r: StudyResult, stamp: str) -> str:
@@ -321,7 +360,9 @@ def build_report(
     points = lr_curves(results, grouping.by_proximity)
     present = sorted(set(grouping.by_proximity.values()),
                      key=lambda g: ("near", "far", NO_PROXIMITY).index(g))
-    rep.files["curves.png"] = plot_curves(points, present, out / "curves.png")
+    metric = ", ".join(sorted({r.metric for r in results}))
+    rep.files["curves.png"] = plot_curves(points, present, out / "curves.png",
+                                          label=lambda g: group_label(g, threshold), metric=metric)
     rep.files["curves.csv"] = write_curves_csv(points, out / "curves.csv")
     rep.files["groups.csv"] = _write_csv(out / "groups.csv", _GROUP_COLS, _group_rows(rep))
     rep.files["recommendations.csv"] = _write_csv(out / "recommendations.csv", _CHOICE_COLS,

@@ -256,3 +256,22 @@ def test_cli_recommend_without_a_reference_still_answers(filled: Filled, tmp_pat
     assert "proximity not measured" in out["proximity_note"] and "--reference" in out["proximity_note"]
     assert out["lr_by_group"]["far"] == pytest.approx(out["lr_find"] / 10)
     assert set(out["recommended"]) == {"lr", "divisor", "wd", "beta2", "ps"}
+
+
+def test_markdown_and_html_carry_the_same_sections_captions_and_baselines(
+        filled: Filled, tmp_path: Path) -> None:
+    import html as html_lib
+
+    from hpstudy.analysis._report import _sections
+
+    rep = build_report(open_storage(filled.url, create=False), tmp_path, threshold=filled.threshold,
+                       save_to_studies=False)
+    md = (tmp_path / "report.md").read_text()
+    page = html_lib.unescape((tmp_path / "report.html").read_text())
+    for sec in _sections(rep, "now"):
+        assert f"## {sec.title}" in md and f"<h2>{sec.title}</h2>" in page
+        assert sec.caption in md and sec.caption in page
+    assert "2019" in md and "accuracy (digits)" in md  # the metric is named
+    digits = next(r for r in rep.results if r.name == "tiny:digits")
+    assert f"| tiny:digits | digits | accuracy | 1 | {digits.values[('baseline', 1.0)]:.4f} | 1 |" in md
+    assert f"near ImageNet (> {filled.threshold:g})" in md  # groups get human names
