@@ -225,6 +225,7 @@ def recommend(
                                          cache_dir=cache_dir)
         prox = measure_proximity(dataset, reference, config, threshold=threshold)
         proximity, detail = prox.value, prox.to_dict()
+        proximity_note = "; ".join(n for n in (proximity_note, prox.warning) if n)
     results: list[StudyResult] = []
     stored = None
     if storage is not None:

@@ -25,6 +25,7 @@ from hpstudy.analysis._findings import Finding, judge_findings
 from hpstudy.analysis._groups import NO_PROXIMITY, Grouping, group_label, group_studies
 from hpstudy.analysis._heatmap import Heatmap, heatmap, plot_heatmap, write_heatmap_csv
 from hpstudy.analysis._recommend import FactorChoice, recommendation_table
+from hpstudy.proximity import random_weights_warning
 from hpstudy.study import BASELINE
 
 __all__ = ["Report", "build_report", "REPORT_NOTE_ATTR"]
@@ -62,6 +63,9 @@ def _missing(results: list[StudyResult]) -> list[str]:
         if r.proximity is None:
             out.append(f"dataset `{r.dataset}` (study `{r.name}`) has no proximity; run "
                        f"`hpstudy proximity --dataset {r.dataset}`")
+        elif random_weights_warning(r.proximity.get("reference", {})):
+            out.append(f"dataset `{r.dataset}`: "
+                       + random_weights_warning(r.proximity.get("reference", {})))
     return out
 
 

@@ -95,6 +95,8 @@ def command(ctx: click.Context, dataset: str | None, reference: str | None,
             warn(f"not stored on any study: {exc}")
     if rdb is not None:
         result = store_proximity(rdb, result)
+    if result.warning and not as_json:
+        warn(result.warning)
     if as_json:
         print_json(result.to_dict())
         return

@@ -31,6 +31,7 @@ from hpstudy.proximity._measure import (
     build_reference,
     group_of,
     measure_proximity,
+    random_weights_warning,
     store_proximity,
 )
 from hpstudy.proximity._reference import Reference, load_reference
@@ -58,6 +59,7 @@ __all__ = [
     "group_of",
     "load_reference",
     "measure_proximity",
+    "random_weights_warning",
     "proximity",
     "proximity_from_emd",
     "store_proximity",

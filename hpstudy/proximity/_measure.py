@@ -25,6 +25,7 @@ __all__ = [
     "build_reference",
     "group_of",
     "measure_proximity",
+    "random_weights_warning",
     "store_proximity",
 ]
 
@@ -87,6 +88,11 @@ class ProximityResult:
     gamma: float | None = None
     stored_on: tuple[str, ...] = field(default=())
 
+    @property
+    def warning(self) -> str:
+        """What makes this proximity meaningless, if anything (``""`` otherwise)."""
+        return random_weights_warning(self.reference)
+
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` form: ``proximity``, ``group``, ``threshold``, ``emd``, ``reference``..."""
         return {
@@ -99,6 +105,7 @@ class ProximityResult:
             "gamma": self.gamma,
             "reference": self.reference,
             "stored_on": list(self.stored_on),
+            "warning": self.warning,
         }
 
     def to_attr(self) -> dict[str, Any]:
@@ -112,6 +119,16 @@ class ProximityResult:
             "gamma": self.gamma,
             "reference": self.reference,
         }
+
+
+def random_weights_warning(reference: dict[str, Any]) -> str:
+    """The warning for a proximity computed with randomly initialised weights (``""`` if not)."""
+    weights = str(reference.get("weights", ""))
+    if not weights.startswith("random-init"):
+        return ""
+    return (f"proximity computed with randomly initialised {reference.get('arch', '')} weights "
+            f"({weights}), so 'near ImageNet' means nothing here; measure it with a pretrained "
+            "spec, e.g. --study fellowship2019")
 
 
 def build_reference(dataset: str, config: FeatureConfig) -> Reference:

@@ -275,3 +275,14 @@ def test_markdown_and_html_carry_the_same_sections_captions_and_baselines(
     digits = next(r for r in rep.results if r.name == "tiny:digits")
     assert f"| tiny:digits | digits | accuracy | 1 | {digits.values[('baseline', 1.0)]:.4f} | 1 |" in md
     assert f"near ImageNet (> {filled.threshold:g})" in md  # groups get human names
+
+
+def test_proximity_from_random_weights_is_flagged(filled: Filled, tmp_path: Path) -> None:
+    from hpstudy.proximity import build_reference, measure_proximity
+
+    rep = build_report(open_storage(filled.url, create=False), tmp_path, threshold=filled.threshold,
+                       save_to_studies=False)
+    assert any("dataset `digits`: proximity computed with randomly initialised" in m
+               for m in rep.missing)  # the TINY spec trains from scratch
+    prox = measure_proximity("shapes", build_reference("digits", filled.config), filled.config)
+    assert "means nothing here" in prox.warning and prox.to_dict()["warning"] == prox.warning
