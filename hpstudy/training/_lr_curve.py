@@ -106,6 +106,13 @@ def _finite_prefix(lrs: np.ndarray, losses: np.ndarray) -> tuple[np.ndarray, np.
     return lrs[:end], losses[:end]
 
 
+def start_level(losses: np.ndarray) -> float:
+    """The level :func:`smooth_curve` caps a curve at: the median of its first tenth (at least
+    three points)."""
+    y = np.asarray(losses, dtype=float)
+    return float(np.median(y[: max(3, len(y) // 10)]))
+
+
 def smooth_curve(lrs: np.ndarray, losses: np.ndarray) -> np.ndarray:
     """Zero-phase Butterworth low-pass of ``losses`` over ``log10(lrs)``.
 
@@ -126,8 +133,7 @@ def smooth_curve(lrs: np.ndarray, losses: np.ndarray) -> np.ndarray:
     n = len(y)
     if n < 5:
         return y.copy()
-    start_level = float(np.median(y[: max(3, n // 10)]))
-    y = np.minimum(y, start_level)
+    y = np.minimum(y, start_level(y))
     wn = CUTOFF_CYCLES_PER_DECADE / (points_per_decade(lrs) / 2.0)
     wn = min(max(wn, 0.02), 0.9)
     b, a = butter(FILTER_ORDER, wn)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hpstudy.training._lr_curve import ema
+from hpstudy.training._lr_curve import ema, start_level
 
 if TYPE_CHECKING:
     from hpstudy.training._lr_find import LrFindResult
@@ -31,8 +31,10 @@ def plot_lr_find(result: LrFindResult, path: str | Path) -> Path:
     """Draw ``result`` into a PNG at ``path`` and return the path.
 
     The stored curve (the repeat nearest the median) is drawn raw and smoothed, with fastai's view
-    of the same sweep (its moving average of the training loss) dashed; one marker per suggestion
-    sits on the smoothed curve, and the range of the repeats' suggestions is shaded.
+    of the same sweep (its moving average of the training loss) dashed. hpstudy's suggestion sits
+    on the smoothed curve, fastai's suggestions on fastai's curve (where fastai finds them); the
+    level the raw curve is capped at before filtering is drawn and labelled, and the range of the
+    repeats' suggestions is shaded.
     """
     import matplotlib
 
@@ -50,14 +52,21 @@ def plot_lr_find(result: LrFindResult, path: str | Path) -> Path:
         ax.plot(lrs, raw, color="0.6", lw=1, label=f"{loss_kind} loss (raw)")
         ax.plot(lrs[: len(smoothed)], smoothed, color="tab:blue", lw=2,
                 label=f"{loss_kind} loss (Butterworth, zero phase)")
-        ax.plot(lrs, ema(np.nan_to_num(_array(curve["train_loss"]), nan=np.inf)), "--",
-                color="tab:orange", lw=1, label="fastai's curve (EMA of training loss)")
-        ok = np.isfinite(smoothed)
+        fastai_curve = ema(np.nan_to_num(_array(curve["train_loss"]), nan=np.inf))
+        ax.plot(lrs, fastai_curve, "--", color="tab:orange", lw=1,
+                label="fastai's curve (EMA of training loss)")
+        finite_raw = raw[np.isfinite(raw)]
+        if len(finite_raw) >= 5:
+            cap = start_level(finite_raw)
+            ax.axhline(cap, color="tab:blue", lw=0.8, ls=":",
+                       label=f"cap before filtering: start level {cap:.3g} (higher losses clipped)")
         for key, (label, marker, colour) in _MARKERS.items():
             lr = result.lr if key == "suggestion" else d.get(key)
             if lr is None or not math.isfinite(lr):
                 continue
-            y = np.interp(np.log10(lr), np.log10(lrs[: len(smoothed)][ok]), smoothed[ok])
+            xs, ys = (lrs[: len(smoothed)], smoothed) if key == "suggestion" else (lrs, fastai_curve)
+            ok = np.isfinite(ys)
+            y = np.interp(np.log10(lr), np.log10(xs[ok]), ys[ok])
             ax.plot([lr], [y], marker, color=colour, ms=9, label=f"{label}: {lr:.3g}")
         runs = [r["suggestion"] for r in d.get("runs", []) if r.get("suggestion")]
         if len(runs) > 1:
