@@ -20,7 +20,7 @@ def group_label(group: str, threshold: float) -> str:
     ``proximity not measured``."""
     return {"near": f"near ImageNet (> {threshold:g})",
             "far": f"far from ImageNet (<= {threshold:g})",
-            NO_PROXIMITY: "proximity not measured"}.get(group, group)
+            NO_PROXIMITY: "proximity not measured", "all": "all datasets"}.get(group, group)
 
 
 def proximity_group(r: StudyResult, threshold: float) -> str:

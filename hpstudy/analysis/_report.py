@@ -97,7 +97,7 @@ def _choice_rows(rep: Report) -> list[list[Any]]:
             low, high = (c.ci_low, c.ci_high) if not c.is_baseline else c.intervals.get(
                 shown, (math.nan, math.nan))
             gain = c.mean_gain if not c.is_baseline else c.gains.get(shown, math.nan)
-            rows.append([group, c.factor,
+            rows.append([group_label(group, rep.threshold), c.factor,
                          f"{c.best:g}" + (" (baseline)" if c.is_baseline else ""),
                          f"{shown:g}", _fmt(gain), _interval(low, high),
                          "yes" if not c.is_baseline else "no", c.replicates, c.datasets,
