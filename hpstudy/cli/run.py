@@ -125,7 +125,8 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
     console.print(summary_table(result))
     console.print(SIGNIFICANCE_NOTE)
     if result.trained_now:
-        trained = f"trained {result.trained_now} grid point(s) now"
+        trained = (f"{result.trained_now} grid point(s) completed during this run "
+                   "(by its workers and any others on the study)")
     elif result.status.complete == result.status.grid_size:
         trained = "nothing left to train: every result comes from the storage"
     else:

@@ -89,7 +89,9 @@ class RunProgress:
 
 @dataclass
 class RunResult:
-    """The outcome of ``run_study``: the final status, the summary table, what was trained now."""
+    """The outcome of ``run_study``: the final status, the summary table, and ``trained_now``,
+    the grid points that became complete while it ran (by its workers or by any other process
+    working on the same study)."""
 
     study: str
     storage: str
