@@ -172,7 +172,7 @@ class Curve:
         """Smooth the finite prefix of a recorded curve and take its steepest descent.
 
         Raises:
-            ValueError: If fewer than two finite points lead the curve, or it never falls.
+            ValueError: If fewer than two finite points lead the curve.
         """
         x, y = _finite_prefix(np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float))
         if len(y) < 2:
@@ -180,34 +180,8 @@ class Curve:
                 "the loss was not finite within the first two steps of the sweep; lower start_lr"
             )
         smoothed = smooth_curve(x, y)
-        _require_descent(y, smoothed)
         i = steepest_descent(x, smoothed)
         return cls(float(x[i]), i, x, smoothed)
-
-
-#: The smallest fall below its starting level, as a share of it, that a curve must show.
-MIN_FALL = 0.01
-
-
-def _require_descent(losses: np.ndarray, smoothed: np.ndarray) -> None:
-    """Refuse a curve that never falls: its smoothed minimum must lie below the smoothed curve's
-    first value by more than ``MIN_FALL`` of it and by more than three times the curve's noise
-    (the robust spread of its step-to-step changes up to the minimum). Otherwise any "steepest
-    descent" is the first lr or a noise point, and a study would train at it."""
-    if len(losses) < 5:
-        return
-    descent = np.asarray(losses, dtype=float)[: int(np.argmin(smoothed)) + 1]
-    steps = np.diff(descent) if len(descent) >= 3 else np.diff(np.asarray(losses, dtype=float))
-    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / math.sqrt(2.0)
-    start = float(smoothed[0])
-    fall = start - float(np.min(smoothed))
-    if fall <= max(MIN_FALL * abs(start), 3.0 * noise):
-        raise ValueError(
-            f"the loss never fell during the sweep (lowest smoothed {float(np.min(smoothed)):.4g} "
-            f"vs {start:.4g} at the start, noise {noise:.2g}); widen the sweep (lower "
-            "lr_find.start_lr or raise lr_find.end_lr), try lr_find.loss = \"train\", or check "
-            "the data and labels"
-        )
 
 
 def ema(losses: np.ndarray, beta: float = 0.98) -> np.ndarray:
