@@ -29,30 +29,14 @@ from pathlib import Path
 
 from _output import emit
 
-from hpstudy.evidence import compare
-from hpstudy.study import BASELINE, load_spec, load_study, open_storage, run_study, variants
-from hpstudy.study._artifacts import load_outputs
+from hpstudy.study import BASELINE, load_spec, load_study, open_storage, run_study, summarize
 from hpstudy.study._report import complete_trials
-from hpstudy.study._storage import storage_url_of
 
 
 def _single_replicate_cells(ref, replicate: int) -> dict[tuple[str, float], object]:  # noqa: ANN001
     """What a study of one replicate (``replicate``'s seed) says of every cell."""
-    done = complete_trials(ref)
-    url = storage_url_of(ref.study)
-    metric = ref.study.user_attrs["metric"]
-    cells = {}
-    for f in sorted(ref.spec.fractions):
-        base = done.get((BASELINE, f, replicate))
-        for v in variants(ref.spec):
-            t = done.get((v.name, f, replicate))
-            if v.name == BASELINE or t is None or base is None:
-                continue
-            cells[(v.name, f)] = compare(
-                [load_outputs(url, t)], [load_outputs(url, base)], metric,
-                variant_values=[t.value], baseline_values=[base.value], seed=replicate,
-            )
-    return cells
+    return {(row.variant, row.fraction): row.comparison
+            for row in summarize(ref, replicates=[replicate]) if row.comparison is not None}
 
 
 def _sign(x: float) -> int:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,6 +24,7 @@ from pathlib import Path
 from _output import emit
 
 from hpstudy.study import open_storage, study_status
+from hpstudy.study._standin import launch_standin_coordinators
 
 SERVERS = {
     "postgres": os.environ.get("HPSTUDY_TEST_POSTGRES",
@@ -33,13 +32,6 @@ SERVERS = {
     "mysql": os.environ.get("HPSTUDY_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test"),
 }
 SMOKE = Path(__file__).resolve().parents[1] / "studies" / "smoke.toml"
-RUNNER = (
-    "import sys; from hpstudy.study._standin import standin_coordinator; "
-    "print(standin_coordinator(sys.argv[1], sys.argv[2], start_at=float(sys.argv[3]), "
-    "train_s=float(sys.argv[4]), lr_find_s=float(sys.argv[5])))"
-)
-
-
 def _fresh_database(backend: str, work: Path) -> tuple[str, object]:
     """A URL of a new, empty storage and a callable that drops it."""
     if backend == "sqlite":
@@ -74,10 +66,8 @@ def measure(backend: str, runners: int, train_s: float, lr_find_s: float, work: 
 
     threading.Thread(target=watch, daemon=True).start()
     start_at = time.time() + 8.0
-    procs = [subprocess.Popen([sys.executable, "-c", RUNNER, url, str(spec), str(start_at),
-                               str(train_s), str(lr_find_s)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(runners)]
+    procs = launch_standin_coordinators(url, str(spec), runners, train_s=train_s,
+                                        lr_find_s=lr_find_s, start_in=8.0)
     outs = [p.communicate() for p in procs]
     wall = time.time() - start_at
     stop.set()

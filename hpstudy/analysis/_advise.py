@@ -9,7 +9,8 @@ finder's lr, far from it lr_find/10; with no proximity measured, both are given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,47 +92,57 @@ def _table(results: list[StudyResult], key: str) -> dict[str, FactorChoice]:
             .get(key, [])}
 
 
+def _measured(factor: str, dataset: str, group: str | None, threshold: float,
+              own: FactorChoice | None, theirs: FactorChoice | None,
+              value: Callable[[float], float]) -> Advice | None:
+    """The dataset's own significant result for ``factor``, else its group's; ``None`` when
+    neither moved it from the baseline. ``value`` turns the best setting into the advised value."""
+    for source, choice, where, datasets in (
+        ("dataset", own, f"your results on {dataset}", 1),
+        ("group", theirs, f"group {group_label(group or '', threshold)}",
+         theirs.datasets if theirs else 0),
+    ):
+        if choice is not None and not choice.is_baseline:
+            return Advice(choice.factor, value(choice.best),
+                          f"{where}: {choice.factor}={choice.best:g} gained significantly over the "
+                          "baseline", f"{source}: {choice.evidence}", datasets, source)
+    return None
+
+
+def _published_confidence(own: FactorChoice | None, theirs: FactorChoice | None) -> str:
+    """The published rule's confidence, with any storage result that did not survive the noise."""
+    return PUBLISHED_CONFIDENCE + "".join(
+        f"; {who}: {c.evidence}" for who, c in (("your results", own), ("group", theirs)) if c)
+
+
 def _lr_advice(dataset: str, lr_find: float, group: str | None, threshold: float,
                own: FactorChoice | None, theirs: FactorChoice | None) -> Advice:
-    if own is not None and not own.is_baseline:
-        return Advice("lr", lr_find * own.best,
-                      f"your results on {dataset}: lr_mult={own.best:g} gained significantly",
-                      f"dataset: {own.evidence}", 1, "dataset")
-    if theirs is not None and not theirs.is_baseline:
-        return Advice("lr", lr_find * theirs.best,
-                      f"group {group_label(group or '', threshold)}: lr_mult={theirs.best:g} "
-                      "gained significantly", f"group: {theirs.evidence}", theirs.datasets,
-                      "group")
-    noted = "".join(f"; {who}: {c.evidence}" for who, c in (("your results", own),
-                                                             ("group", theirs)) if c)
+    measured = _measured("lr_mult", dataset, group, threshold, own, theirs,
+                         lambda best: lr_find * best)
+    if measured is not None:
+        return replace(measured, factor="lr")
+    confidence = _published_confidence(own, theirs)
     if group is None:
         rule = (f"proximity not measured: near ImageNet (> {threshold:g}) the finder's lr "
                 f"{lr_find:.3g}, far from it lr_find/10 = {lr_find / 10:.3g} (published); measure "
                 f"it with `hpstudy proximity --dataset {dataset}`")
-        return Advice("lr", lr_find, rule, PUBLISHED_CONFIDENCE + noted, 7)
+        return Advice("lr", lr_find, rule, confidence, 7)
     if group == "near":
         value, rule = lr_find, (f"near ImageNet (proximity > {threshold:g}): the finder's lr "
                                 "performed best (published)")
     else:
         value, rule = lr_find / 10, (f"far from ImageNet (proximity <= {threshold:g}): "
                                      "lr_find/10 converged faster (published)")
-    return Advice("lr", value, rule, PUBLISHED_CONFIDENCE + noted, 7)
+    return Advice("lr", value, rule, confidence, 7)
 
 
 def _factor_advice(factor: str, dataset: str, group: str | None, threshold: float,
                    own: FactorChoice | None, theirs: FactorChoice | None) -> Advice:
-    if own is not None and not own.is_baseline:
-        return Advice(factor, own.best, f"your results on {dataset}: {factor}={own.best:g} gained "
-                      "significantly over the baseline", f"dataset: {own.evidence}", 1, "dataset")
-    if theirs is not None and not theirs.is_baseline:
-        return Advice(factor, theirs.best,
-                      f"group {group_label(group or '', threshold)}: {factor}={theirs.best:g} "
-                      "gained significantly over the baseline", f"group: {theirs.evidence}",
-                      theirs.datasets, "group")
+    measured = _measured(factor, dataset, group, threshold, own, theirs, lambda best: best)
+    if measured is not None:
+        return measured
     value, why = PUBLISHED[factor]
-    noted = "".join(f"; {who}: {c.evidence}" for who, c in (("your results", own),
-                                                             ("group", theirs)) if c)
-    return Advice(factor, value, f"published: {why}", PUBLISHED_CONFIDENCE + noted, 7)
+    return Advice(factor, value, f"published: {why}", _published_confidence(own, theirs), 7)
 
 
 def advise(

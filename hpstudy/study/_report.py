@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -245,9 +246,13 @@ def complete_trials(ref: StudyRef) -> dict[tuple[str, float, int], optuna.trial.
     return done
 
 
-def summarize(ref: StudyRef, *, n_resamples: int = 2000) -> list[SummaryRow]:
+def summarize(ref: StudyRef, *, n_resamples: int = 2000,
+              replicates: Sequence[int] | None = None) -> list[SummaryRow]:
     """Every (variant, fraction) of the study in grid order, with its % change against the
     baseline and that change's confidence interval.
+
+    ``replicates`` restricts the summary to those replicates (default: all of the study's), e.g.
+    ``[r]`` for what a single-replicate study with replicate ``r``'s seed would have said.
 
     Replicate ``r`` of a variant is paired with replicate ``r`` of the baseline; pairs with either
     side incomplete are left out. Per-image outputs are read from the study's artifact store; a
@@ -269,17 +274,18 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000) -> list[SummaryRow]:
             outputs[t.number] = load_outputs(url, t)
         return outputs[t.number]
 
+    reps = list(range(ref.spec.replicates)) if replicates is None else list(replicates)
     seed = zlib.crc32(ref.dataset.encode())  # same image draws for every cell of one dataset
     rows = []
     for f in sorted(ref.spec.fractions):
         for v in variants(ref.spec):
-            mine = [done.get((v.name, f, r)) for r in range(ref.spec.replicates)]
+            mine = [done.get((v.name, f, r)) for r in reps]
             finished = [t for t in mine if t is not None]
             mean = sum(t.value for t in finished) / len(finished) if finished else None
             lr = finished[0].user_attrs.get("hparams", {}).get("lr") if finished else None
             comparison = None
             if v.name != BASELINE:
-                pairs = [(t, done.get((BASELINE, f, r))) for r, t in enumerate(mine)]
+                pairs = [(t, done.get((BASELINE, f, r))) for r, t in zip(reps, mine, strict=True)]
                 pairs = [(t, b) for t, b in pairs if t is not None and b is not None]
                 if pairs and metric:
                     comparison = compare(

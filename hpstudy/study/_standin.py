@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = [
     "StandinError",
     "prepare_standin_study",
+    "launch_standin_coordinators",
+    "run_standin_nodes",
     "standin_coordinator",
     "standin_lr_find",
     "standin_node",
@@ -207,3 +209,55 @@ def standin_coordinator(
         lr_find_fn=standin_lr_find(seconds=lr_find_s),
     )
     return f"done {result.status.complete}/{result.status.grid_size}"
+
+
+def run_standin_nodes(
+    url: str, count: int, train_fn: TrainFn, *, spec: str = "smoke",
+    heartbeat: HeartbeatSettings | None = None, start_in: float = 6.0, timeout: float = 300.0,
+) -> list[int | None]:
+    """``count`` :func:`standin_node` processes (spawned) that start at the same moment, ``start_in``
+    seconds from now (after every one has imported). Returns their exit codes once joined."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    start_at = time.time() + start_in
+    procs = [
+        ctx.Process(target=standin_node, args=(url, train_fn),
+                    kwargs={"spec": spec, "heartbeat": heartbeat, "start_at": start_at,
+                            "worker_id": f"w{i}"})
+        for i in range(count)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=timeout)
+    return [p.exitcode for p in procs]
+
+
+_COORDINATOR = (
+    "import sys; from hpstudy.study import HeartbeatSettings; "
+    "from hpstudy.study._standin import standin_coordinator; "
+    "hb = None if sys.argv[6] == '-' else HeartbeatSettings(int(sys.argv[6]), int(sys.argv[7])); "
+    "print(standin_coordinator(sys.argv[1], sys.argv[2], start_at=float(sys.argv[3]), "
+    "train_s=float(sys.argv[4]), lr_find_s=float(sys.argv[5]), heartbeat=hb))"
+)
+
+
+def launch_standin_coordinators(
+    url: str, spec: str, count: int, *, train_s: float = 1.0, lr_find_s: float = 3.0,
+    heartbeat: HeartbeatSettings | None = None, start_in: float = 8.0,
+) -> list[Any]:
+    """``count`` :func:`standin_coordinator` processes, each its own Python interpreter (as separate
+    ``hpstudy run`` commands are), starting together ``start_in`` seconds from now. Returns the
+    ``subprocess.Popen`` objects (stdout and stderr piped, text)."""
+    import subprocess
+    import sys
+
+    start_at = str(time.time() + start_in)
+    hb = ["-", "-"] if heartbeat is None else [str(heartbeat.interval_s), str(heartbeat.grace_s)]
+    return [
+        subprocess.Popen([sys.executable, "-c", _COORDINATOR, url, spec, start_at, str(train_s),
+                          str(lr_find_s), *hb],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(count)
+    ]

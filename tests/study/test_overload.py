@@ -10,36 +10,24 @@ project's two cores overload the host the way real training does. Heartbeats are
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import optuna
 
-from hpstudy.study import open_storage, study_status
+from hpstudy.study import HeartbeatSettings, open_storage, study_status
+from hpstudy.study._standin import launch_standin_coordinators
 
 SMOKE = Path(__file__).resolve().parents[2] / "studies" / "smoke.toml"
 RUNNERS = 8
-
-RUNNER = (
-    "import sys; from hpstudy.study import HeartbeatSettings; "
-    "from hpstudy.study._standin import standin_coordinator; "
-    "print(standin_coordinator(sys.argv[1], sys.argv[2], start_at=float(sys.argv[3]), "
-    "train_s=0.5, lr_find_s=2.0, heartbeat=HeartbeatSettings(interval_s=1, grace_s=4)))"
-)
 
 
 def test_eight_runners_on_a_busy_host_finish_every_point_exactly_once(storage_url: str,
                                                                      tmp_path: Path) -> None:
     spec = tmp_path / "smoke.toml"  # the smoke design on one fraction: 13 points
     spec.write_text(SMOKE.read_text().replace("fractions = [0.2, 1.0]", "fractions = [0.2]"))
-    start_at = f"{time.time() + 8.0}"  # after every runner has imported
-    procs = [
-        subprocess.Popen([sys.executable, "-c", RUNNER, storage_url, str(spec), start_at],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(RUNNERS)
-    ]
+    procs = launch_standin_coordinators(storage_url, str(spec), RUNNERS, train_s=0.5,
+                                        lr_find_s=2.0,
+                                        heartbeat=HeartbeatSettings(interval_s=1, grace_s=4))
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]

@@ -6,8 +6,6 @@ Workers are real processes running the real claim/queue code with the stand-in t
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from hpstudy.study import (
     study_status,
     summarize,
 )
-from hpstudy.study._standin import prepare_standin_study, standin_node, standin_train
+from hpstudy.study._standin import prepare_standin_study, run_standin_nodes, standin_train
 from hpstudy.study._study import ensure_queued, point_of
 from hpstudy.study._worker import WorkerConfig, run_worker
 
@@ -42,19 +40,9 @@ def _spec_file(tmp_path: Path, replicates: int) -> Path:
 
 def test_every_replicate_of_every_point_runs_exactly_once(storage_url: str, tmp_path: Path) -> None:
     spec = str(_spec_file(tmp_path, 3))
-    ctx = mp.get_context("spawn")
-    start_at = time.time() + 6.0
-    procs = [
-        ctx.Process(target=standin_node, args=(storage_url, standin_train(0.05)),
-                    kwargs={"spec": spec, "start_at": start_at, "worker_id": f"w{i}",
-                            "heartbeat": HeartbeatSettings(interval_s=1, grace_s=4)})
-        for i in range(4)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=300)
-    assert [p.exitcode for p in procs] == [0] * 4
+    codes = run_standin_nodes(storage_url, 4, standin_train(0.05), spec=spec,
+                              heartbeat=HeartbeatSettings(interval_s=1, grace_s=4))
+    assert codes == [0] * 4
     (status,) = study_status(open_storage(storage_url, create=False))
     assert status.grid_size == status.complete == 26 * 3
     assert status.duplicates == status.waiting == status.running == status.failed == 0

@@ -15,7 +15,7 @@ import textwrap
 import time
 
 from hpstudy.study import HeartbeatSettings, StudyStatus, open_storage, study_status
-from hpstudy.study._standin import prepare_standin_study, standin_node, standin_train
+from hpstudy.study._standin import prepare_standin_study, run_standin_nodes, standin_train
 from hpstudy.study._worker import WorkerConfig, run_worker, worker_main
 
 HEARTBEAT = HeartbeatSettings(interval_s=1, grace_s=4)
@@ -44,21 +44,8 @@ def _trials(url: str) -> list:
 
 
 def test_many_workers_start_at_once_on_fresh_storage(storage_url: str) -> None:
-    ctx = mp.get_context("spawn")
-    start_at = time.time() + 6.0  # after every process has imported
-    procs = [
-        ctx.Process(
-            target=standin_node,
-            args=(storage_url, standin_train(0.1)),
-            kwargs={"heartbeat": HEARTBEAT, "start_at": start_at, "worker_id": f"w{i}"},
-        )
-        for i in range(8)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=300)
-    assert [p.exitcode for p in procs] == [0] * 8
+    codes = run_standin_nodes(storage_url, 8, standin_train(0.1), heartbeat=HEARTBEAT)
+    assert codes == [0] * 8
     status = _status(storage_url)
     _assert_exactly_once(status)
     assert status.attempts_failed == 0
