@@ -309,6 +309,7 @@ class _Pool:
         self.pids: set[int] = set()
         self.restarts_left = len(slots) * max(1, config.max_attempts)
         self.errors = self.ctx.SimpleQueue()  # user errors of workers (a full disk), see _worker_process
+        self.signalled = False  # a Ctrl-C or SIGTERM arrived, see _on_signal
 
     def _start(self, slot: int) -> None:
         cfg = replace(self.config, gpu=self.slots[slot], worker_id=f"w{slot}")
@@ -325,18 +326,31 @@ class _Pool:
         SIGTERM (``kill``, a batch system ending the job) stops them like Ctrl-C.
         """
         main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main else None
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.signal(s, self._on_signal) for s in signals} if main else {}
         try:
             self._run(report)
         finally:
-            if main:
-                signal.signal(signal.SIGTERM, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        """Ctrl-C or SIGTERM: interrupt now, and remember it for the watch loop.
+
+        Python runs a handler wherever the interpreter is; where that is a weakref callback or a
+        ``__del__`` (SQLAlchemy's state cleanup), the ``KeyboardInterrupt`` is printed and dropped.
+        The flag makes the loop's next round raise it again, so no stop is ever lost.
+        """
+        self.signalled = True
+        raise KeyboardInterrupt
 
     def _run(self, report: Callable[[str], StudyStatus]) -> None:
         try:
             for slot in range(len(self.slots)):
                 self._start(slot)
             while True:
+                if self.signalled:  # the handler's own raise was swallowed, see _on_signal
+                    raise KeyboardInterrupt
                 report("training")
                 fail_stale(self.ref, self.heartbeat)
                 if not self._replace_dead():
@@ -434,6 +448,3 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
                       file: Any = None, line: str | None = None) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

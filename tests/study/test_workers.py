@@ -187,3 +187,36 @@ def test_ctrl_c_stops_workers_and_the_next_run_resumes(storage_url: str, tmp_pat
 def test_sigterm_to_the_coordinator_alone_stops_its_workers(sqlite_url: str, tmp_path) -> None:  # noqa: ANN001
     # What `kill PID` or a batch system does: the coordinator passes the stop on to its workers.
     _interrupt_then_resume(sqlite_url, tmp_path, lambda pid: os.kill(pid, signal.SIGTERM))
+
+
+class _SignalInFinalizer:
+    """Raises SIGINT inside ``__del__``, where Python prints the handler's KeyboardInterrupt and
+    drops it: what happened when a Ctrl-C met SQLAlchemy's weakref cleanup in CI."""
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)
+        sum(range(10))  # bytecode after the signal: the handler runs here, inside __del__
+
+
+def test_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(sqlite_url: str, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import pytest
+
+    from hpstudy.study import run_study
+    from hpstudy.study._standin import standin_lr_find
+
+    monkeypatch.setenv("HPSTUDY_DATA", str(tmp_path / "data"))
+    fired: list[str] = []
+
+    def progress(p) -> None:  # noqa: ANN001
+        if p.phase == "training" and not fired:
+            fired.append(p.phase)
+            _SignalInFinalizer()  # deleted at once: the signal lands in its __del__
+
+    with pytest.raises(KeyboardInterrupt):
+        run_study("digits", "smoke", workers=2, storage=sqlite_url, device="cpu",
+                  heartbeat=HEARTBEAT, poll_s=0.2, on_progress=progress,
+                  train_fn=standin_train(1.0, epochs=4), lr_find_fn=standin_lr_find())
+    status = _status(sqlite_url)
+    assert fired
+    assert status.running == 0
+    assert status.complete < GRID
