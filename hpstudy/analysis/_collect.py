@@ -25,7 +25,9 @@ class StudyResult:
     replicates; ``replicates`` the spec's number of replicates per point. ``settings`` maps each
     variant to its ``(factor, value)`` (``(None, None)`` for the baseline). ``curves`` holds the
     per-epoch records of each point's lowest complete replicate. ``proximity`` is the stored
-    proximity attribute, or ``None`` when the dataset was never measured.
+    proximity attribute, or ``None`` when the dataset was never measured. ``early`` holds each
+    variant's change at ``early_epoch`` (1-based: the last frozen epoch), an interval over the
+    replicate pairs only (:func:`hpstudy.study.summarize_early`).
     """
 
     name: str
@@ -45,6 +47,9 @@ class StudyResult:
     grid_size: int
     proximity: dict[str, Any] | None = field(default=None)
     replicates: int = 1
+    early: dict[tuple[str, float], Comparison] = field(default_factory=dict)
+    early_epoch: int | None = None
+    epochs: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -53,7 +58,7 @@ class StudyResult:
 
 def _read(storage: Any, name: str) -> StudyResult:
     from hpstudy.proximity import PROXIMITY_ATTR
-    from hpstudy.study import BASELINE, load_study, summarize, variants
+    from hpstudy.study import BASELINE, load_study, summarize, summarize_early, variants
     from hpstudy.study._report import complete_trials, status_of
     from hpstudy.study._study import lr_find_key
 
@@ -97,6 +102,9 @@ def _read(storage: Any, name: str) -> StudyResult:
         grid_size=status.grid_size,
         proximity=attrs.get(PROXIMITY_ATTR),
         replicates=ref.spec.replicates,
+        early=summarize_early(ref),
+        early_epoch=max(1, ref.spec.frozen_epochs),
+        epochs=ref.spec.frozen_epochs + ref.spec.unfrozen_epochs,
     )
 
 

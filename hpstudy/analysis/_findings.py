@@ -5,12 +5,17 @@ fractions) are pooled into one % change with a 95 % interval (:func:`hpstudy.evi
 proximity group, the cells of every dataset in it. A finding *holds* or is *contradicted* only when
 an interval says so; anything the noise cannot decide, or that has no result, is *inconclusive*,
 with the numbers behind it.
+
+"Far datasets do better at lr_find/10, *especially in early epochs*" is judged as two findings: at
+the end of training (``lr-far``) and at the early epoch, the last epoch of the frozen stage
+(``lr-far-early``; epoch 5 of 20 in the published schedule). Per-image outputs exist for the last
+epoch only, so the early interval resamples replicate pairs: it needs ``replicates >= 2``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from hpstudy.analysis._collect import StudyResult
@@ -29,7 +34,8 @@ class PublishedFinding:
     ``factor`` and ``values`` select the variants (the baseline with ``factor`` set to one of
     ``values``); ``claim`` is ``"better"`` (some such variant beats the baseline) or ``"not
     beaten"`` (no other value of ``factor`` beats the baseline). ``group`` restricts it to datasets
-    near or far from ImageNet (``None``: every dataset).
+    near or far from ImageNet (``None``: every dataset). ``when`` is ``"final"`` (the trained
+    network) or ``"early"`` (the last frozen epoch).
     """
 
     key: str
@@ -38,6 +44,7 @@ class PublishedFinding:
     values: tuple[float, ...] | None
     claim: str
     group: str | None = None
+    when: str = "final"
 
 
 #: The published conclusions hpstudy can test (Fellowship.AI 2019, seven datasets).
@@ -47,6 +54,9 @@ FINDINGS: tuple[PublishedFinding, ...] = (
                      "not beaten", "near"),
     PublishedFinding("lr-far", "far from ImageNet, lr_find/10 trains better than the finder's lr",
                      "lr_mult", (0.1,), "better", "far"),
+    PublishedFinding("lr-far-early", "far from ImageNet, lr_find/10's advantage shows in early "
+                     "epochs (judged at the last frozen epoch)", "lr_mult", (0.1,), "better", "far",
+                     when="early"),
     PublishedFinding("divisor", "lowering the divisor (10 to 5 or 3) helps a little everywhere",
                      "divisor", (5.0, 3.0), "better"),
     PublishedFinding("ps", "lowering head dropout to 0.25 helps a little everywhere", "ps",
@@ -77,7 +87,8 @@ def _cells(results: Sequence[StudyResult], f: PublishedFinding) -> dict[float, l
     for r in results:
         if r.baseline.get(f.factor) is None:
             continue
-        for (variant, _fraction), c in r.comparisons.items():
+        cells = r.early if f.when == "early" else r.comparisons
+        for (variant, _fraction), c in cells.items():
             factor, value = r.settings.get(variant, (None, None))
             if factor != f.factor or value is None:
                 continue
@@ -105,6 +116,8 @@ def _judge(f: PublishedFinding, results: Sequence[StudyResult], scope: str) -> F
     numbers = "; ".join(_describe(v, f.factor, p) for v, p in pooled.items())
     tail = (f" ({n_cells} cell(s) over fractions, {replicates} replicate(s), "
             f"{datasets} dataset(s))")
+    if f.when == "early":
+        tail += _early_note(results, pooled.values())
     better = [v for v, p in pooled.items() if p.significant and p.ci_low_pct > 0]
     worse = [v for v, p in pooled.items() if p.significant and p.ci_high_pct < 0]
     if f.claim == "better":  # some value helps; contradicted when one hurts and none helps
@@ -113,6 +126,17 @@ def _judge(f: PublishedFinding, results: Sequence[StudyResult], scope: str) -> F
         decided = all(math.isfinite(p.ci_high_pct) for p in pooled.values())
         verdict = CONTRADICTED if better else HOLDS if decided else INCONCLUSIVE
     return Finding(f.key, f.text, scope, verdict, numbers + tail)
+
+
+def _early_note(results: Sequence[StudyResult], pooled: Iterable[Comparison]) -> str:
+    """Which epoch the early finding is judged at, and why it may have no interval."""
+    epochs = sorted({(r.early_epoch, r.epochs) for r in results if r.early_epoch is not None})
+    at = ", ".join(f"epoch {e} of {n}" for e, n in epochs)
+    note = f" at {at}" if at else ""
+    if any(p.replicates < 2 for p in pooled):
+        note += ("; an early epoch has no per-image outputs, so its interval needs replicates >= 2 "
+                 "(set `replicates` in the spec)")
+    return note
 
 
 def judge_findings(

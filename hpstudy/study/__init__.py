@@ -21,6 +21,7 @@ from hpstudy.study._report import (
     SummaryRow,
     study_status,
     summarize,
+    summarize_early,
 )
 from hpstudy.study._runner import RunProgress, RunResult, WorkerActivity, run_study
 from hpstudy.study._spec import (
@@ -83,6 +84,7 @@ __all__ = [
     "study_name",
     "study_status",
     "summarize",
+    "summarize_early",
     "variants",
     "visible_gpus",
 ]

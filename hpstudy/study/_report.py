@@ -33,7 +33,9 @@ __all__ = [
     "complete_trials",
     "status_of",
     "study_status",
+    "early_epoch",
     "summarize",
+    "summarize_early",
 ]
 
 
@@ -285,8 +287,7 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000,
             lr = finished[0].user_attrs.get("hparams", {}).get("lr") if finished else None
             comparison = None
             if v.name != BASELINE:
-                pairs = [(t, done.get((BASELINE, f, r))) for r, t in zip(reps, mine, strict=True)]
-                pairs = [(t, b) for t, b in pairs if t is not None and b is not None]
+                pairs = _pairs(done, mine, f, reps)
                 if pairs and metric:
                     comparison = compare(
                         [out(t) for t, _ in pairs], [out(b) for _, b in pairs], metric,
@@ -296,3 +297,55 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000,
                     )
             rows.append(SummaryRow(f, v.name, mean, lr, len(finished), comparison))
     return rows
+
+
+def _pairs(done: dict[tuple[str, float, int], optuna.trial.FrozenTrial],
+           mine: Sequence[optuna.trial.FrozenTrial | None], fraction: float,
+           reps: Sequence[int]) -> list[tuple[optuna.trial.FrozenTrial, optuna.trial.FrozenTrial]]:
+    """Replicate ``r`` of a variant (``mine[i]``, ``r = reps[i]``) with replicate ``r`` of the
+    baseline, where both are complete."""
+    pairs = [(t, done.get((BASELINE, fraction, r))) for r, t in zip(reps, mine, strict=True)]
+    return [(t, b) for t, b in pairs if t is not None and b is not None]
+
+
+def early_epoch(records: Sequence[dict[str, Any]]) -> tuple[int, float] | None:
+    """The ``(epoch, metric)`` of a trial's early epoch: the last epoch of the frozen stage (the
+    first epoch when nothing trained frozen); ``None`` without epoch records."""
+    frozen = [r for r in records if r.get("stage") == "frozen"]
+    record = frozen[-1] if frozen else records[0] if records else None
+    return None if record is None else (int(record["epoch"]), float(record["metric"]))
+
+
+def summarize_early(ref: StudyRef, *, n_resamples: int = 2000) -> dict[tuple[str, float], Comparison]:
+    """Every variant's % change against the baseline at the early epoch (:func:`early_epoch`),
+    by ``(variant, fraction)``, with an interval over the replicate pairs.
+
+    Per-image outputs are stored for the last epoch only, so the interval resamples replicate
+    pairs (:func:`hpstudy.evidence.compare`, method ``"replicates"``): a study with one replicate
+    gets the % change without an interval.
+    """
+    from hpstudy.evidence import compare
+    from hpstudy.study._grid import variants
+
+    ref = ref.refreshed()
+    done = complete_trials(ref)
+    metric = str(ref.study.user_attrs.get("metric", ""))
+    reps = list(range(ref.spec.replicates))
+    seed = zlib.crc32(ref.dataset.encode())
+    out: dict[tuple[str, float], Comparison] = {}
+    for f in sorted(ref.spec.fractions):
+        for v in variants(ref.spec):
+            if v.name == BASELINE or not metric:
+                continue
+            early = [(early_epoch(t.user_attrs.get("epochs", [])),
+                      early_epoch(b.user_attrs.get("epochs", [])))
+                     for t, b in _pairs(done, [done.get((v.name, f, r)) for r in reps], f, reps)]
+            early = [(t, b) for t, b in early if t is not None and b is not None]
+            if early:
+                out[(v.name, f)] = compare(
+                    [None] * len(early), [None] * len(early), metric,
+                    variant_values=[t[1] for t, _ in early],
+                    baseline_values=[b[1] for _, b in early],
+                    n_resamples=n_resamples, seed=seed,
+                )
+    return out

@@ -3,9 +3,13 @@ inconclusive, per dataset and per proximity group, and shown first by the report
 
 from __future__ import annotations
 
-from analysis_studies import synthetic_study
+import math
+from dataclasses import replace
+
+from analysis_studies import synthetic_cell, synthetic_study
 
 from hpstudy.analysis import FINDINGS, group_label, judge_findings
+from hpstudy.evidence import Comparison
 
 GROUPS = {"s:near": "near", "s:far": "far", "s:unmeasured": "no proximity"}
 
@@ -34,7 +38,8 @@ def _results():  # noqa: ANN202
 def test_each_finding_holds_is_contradicted_or_stays_inconclusive_per_dataset() -> None:
     judged = judge_findings(_results(), GROUPS, lambda g: group_label(g, 0.72))
     near = _verdicts(judged["s:near"])
-    assert near == {"lr-near": "holds", "lr-far": "not applicable", "divisor": "holds",
+    assert near == {"lr-near": "holds", "lr-far": "not applicable",
+                    "lr-far-early": "not applicable", "divisor": "holds",
                     "ps": "contradicted", "wd": "inconclusive"}
     far = _verdicts(judged["s:far"])
     assert far["lr-far"] == "contradicted" and far["lr-near"] == "not applicable"
@@ -65,3 +70,37 @@ def test_groups_pool_their_datasets_and_unmeasured_datasets_form_no_group() -> N
     assert {f.key for f in near} == {f.key for f in FINDINGS if f.group in (None, "near")}
     assert near[0].scope == "group near ImageNet (> 0.72)"
     assert _verdicts(judged["group:far"])["lr-far"] == "contradicted"
+
+
+def _far(name: str, final: tuple[float, float], early: tuple[float, float] | None,
+         replicates: int = 3):  # noqa: ANN202
+    """A far study whose lr_mult=0.1 has the ``final`` change and, at its last frozen epoch
+    (epoch 5 of 20), the ``early`` change (``None``: one replicate, so no early interval)."""
+    study = synthetic_study(name, name, {"lr_mult=0.1": final}, seed=7, proximity=0.4)
+    if early is None:
+        cell = Comparison(4.0, math.nan, math.nan, 1, 0, "none")
+    else:
+        cell = synthetic_cell(*early, seed=8)
+    return replace(study, early={("lr_mult=0.1", 1.0): cell}, early_epoch=5, epochs=20,
+                   replicates=replicates)
+
+
+def test_early_epochs_finding_is_judged_at_the_last_frozen_epoch() -> None:
+    studies = [
+        _far("holds", final=(0.5, 2.0), early=(6.0, 1.0)),          # ahead early, even at the end
+        _far("contradicted", final=(2.0, 0.5), early=(-5.0, 1.0)),  # behind early, ahead at the end
+        _far("noisy", final=(2.0, 0.5), early=(1.0, 3.0)),
+        _far("single", final=(2.0, 0.5), early=None, replicates=1),
+    ]
+    judged = judge_findings(studies, {s.name: "far" for s in studies})
+    verdicts = {name: (_by_key(judged[name], "lr-far").verdict,
+                       _by_key(judged[name], "lr-far-early").verdict) for name in
+                ("holds", "contradicted", "noisy", "single")}
+    assert verdicts == {"holds": ("inconclusive", "holds"),
+                        "contradicted": ("holds", "contradicted"),
+                        "noisy": ("holds", "inconclusive"),
+                        "single": ("holds", "inconclusive")}
+    early = _by_key(judged["holds"], "lr-far-early").evidence
+    assert early.startswith("lr_mult=0.1 +6.0% [") and "at epoch 5 of 20" in early
+    assert "replicates >= 2" in _by_key(judged["single"], "lr-far-early").evidence
+    assert "replicates >= 2" not in early

@@ -115,3 +115,30 @@ def test_a_worker_opened_before_replicates_grew_resolves_the_new_points(sqlite_u
     assert point.key == "wd=0@0.2#2" and point.variant.hparams["wd"] == 0.0
     with pytest.raises(KeyError):
         point_of(old, "wd=0", 0.5, 0)  # not a fraction of the spec
+
+
+def test_early_epoch_changes_compare_the_replicates_last_frozen_epochs(sqlite_url: str,
+                                                                        tmp_path: Path) -> None:
+    from hpstudy.study._report import early_epoch, summarize_early
+
+    ref = prepare_standin_study(sqlite_url, str(_spec_file(tmp_path, 3)))
+    config = WorkerConfig(sqlite_url, ref.study.study_name, worker_id="w", poll_s=0.2)
+    assert run_worker(config, standin_train(0.0, epochs=4)) == 78
+    early = summarize_early(ref)
+    assert len(early) == 24  # 12 variants x 2 fractions, the baseline is the reference
+    trials = {t.user_attrs["grid_point"]: t for t in ref.study.get_trials()}
+
+    def frozen_end(key: str) -> float:
+        records = trials[key].user_attrs["epochs"]
+        assert early_epoch(records)[0] == ref.spec.frozen_epochs - 1  # 0-based: the last frozen
+        return early_epoch(records)[1]
+
+    keys = ["@1", "@1#1", "@1#2"]
+    variant = sum(frozen_end(f"wd=0{k}") for k in keys) / 3
+    baseline = sum(frozen_end(f"baseline{k}") for k in keys) / 3
+    c = early[("wd=0", 1.0)]
+    assert c.method == "replicates" and c.replicates == 3
+    assert c.mean_pct == pytest.approx((variant - baseline) / baseline * 100)
+    assert c.ci_low_pct <= c.mean_pct <= c.ci_high_pct
+    one = summarize_early(prepare_standin_study(sqlite_url, str(_spec_file(tmp_path, 1))))
+    assert one[("wd=0", 1.0)].method == "none"  # a single pair has no interval at an early epoch
