@@ -27,7 +27,8 @@ import numpy as np
 
 from hpstudy.study import load_spec
 from hpstudy.study._data import StudyData
-from hpstudy.training import Hyperparams, build_learner, find_lr, resolve_device
+from hpstudy.study._lr import baseline_hyperparams
+from hpstudy.training import build_learner, find_lr, resolve_device
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -48,8 +49,7 @@ def bench(dataset: str, study: str, fraction: float | None, seeds: int, device: 
     data = StudyData.open(dataset, None, spec)
     train, valid = data.train(fraction), data.valid()
     settings = data.settings(spec, device)
-    b = spec.baseline
-    baseline = Hyperparams(lr=1e-3, divisor=b["divisor"], wd=b["wd"], beta2=b["beta2"], ps=b["ps"])
+    baseline = baseline_hyperparams(spec)
 
     one = find_lr(train, valid, baseline, settings, spec.lr_find)  # warm-up (also decodes)
     lr = one.lr

@@ -11,9 +11,9 @@ from hpstudy.study._data import StudyData
 from hpstudy.study._spec import LrFindSettings, StudySpec, load_spec
 
 if TYPE_CHECKING:
-    from hpstudy.training import LrFindResult
+    from hpstudy.training import Hyperparams, LrFindResult
 
-__all__ = ["find_lr_on", "lr_find_for_dataset"]
+__all__ = ["baseline_hyperparams", "find_lr_on", "lr_find_for_dataset"]
 
 
 def find_lr_on(
@@ -30,7 +30,7 @@ def find_lr_on(
     Raises:
         HpstudyError: If the training fraction or the validation split holds no image.
     """
-    from hpstudy.training import Hyperparams, find_lr
+    from hpstudy.training import find_lr
 
     train, valid = data.train(fraction), data.valid()
     if len(train) == 0 or len(valid) == 0:
@@ -38,9 +38,17 @@ def find_lr_on(
             f"dataset {data.plugin.name!r} has {len(train)} training images at fraction "
             f"{fraction:g} and {len(valid)} validation images; the finder needs both"
         )
+    return find_lr(train, valid, baseline_hyperparams(spec), data.settings(spec, device),
+                   sweep or spec.lr_find)
+
+
+def baseline_hyperparams(spec: StudySpec, lr: float = 1e-3) -> Hyperparams:
+    """The spec's baseline factors at ``lr`` (the finder sweeps its own lrs, so any value)."""
+    from hpstudy.training import Hyperparams
+
     b = spec.baseline
-    baseline = Hyperparams(lr=1e-3, divisor=b["divisor"], wd=b["wd"], beta2=b["beta2"], ps=b["ps"])
-    return find_lr(train, valid, baseline, data.settings(spec, device), sweep or spec.lr_find)
+    return Hyperparams(lr=lr, divisor=b["divisor"], wd=b["wd"], beta2=b["beta2"], ps=b["ps"],
+                       ps_last=spec.ps_last)
 
 
 def lr_find_for_dataset(

@@ -60,6 +60,14 @@ class StudySpec:
     description: str = ""
     replicates: int = 1
     threads: int | None = None
+    ps_last: float | None = None
+
+    @property
+    def head_ps(self) -> tuple[str, float | None]:
+        """How ``ps`` reads: ``("fastai", None)`` for one number (fastai puts ``ps/2`` before the
+        head's first layer and ``ps`` before the last), ``("pair", p2)`` for the 2019 study's pair
+        ``ps = [p1, p2]``, where the factor ``ps`` is ``p1`` and ``p2`` stays fixed."""
+        return ("fastai", None) if self.ps_last is None else ("pair", self.ps_last)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -77,6 +85,9 @@ class StudySpec:
         d = self.to_dict()
         for key in _NOT_HASHED:
             d.pop(key)
+        for key in _HASHED_WHEN_SET:  # keys added later: specs without them keep their hash
+            if d[key] is None:
+                d.pop(key)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     @classmethod
@@ -91,6 +102,8 @@ class StudySpec:
 
 #: Spec fields that do not identify a study (see :attr:`StudySpec.hash`).
 _NOT_HASHED = ("name", "description", "replicates", "threads")
+#: Spec fields hashed only when set, so studies created before they existed keep their hash.
+_HASHED_WHEN_SET = ("ps_last",)
 
 _TOP: dict[str, tuple[type | tuple[type, ...], bool]] = {
     # key: (type, required)
@@ -169,7 +182,16 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
     if len(set(fractions)) != len(fractions):
         problems.append("fractions must not repeat a value")
 
-    baseline = data["baseline"]
+    baseline = dict(data["baseline"])
+    ps_last = None
+    if isinstance(baseline.get("ps"), list):  # the 2019 pair [p1, p2]: the factor varies p1
+        pair = baseline["ps"]
+        if len(pair) != 2 or not all(_is(p, float) for p in pair):
+            problems.append(f"baseline.ps must be a number or a pair [first, last], got {pair!r}")
+            baseline["ps"] = 0.5
+        else:
+            baseline["ps"], ps_last = pair
+            problems.extend(_range_problems("baseline.ps[1]", "ps", ps_last))
     for key in baseline:
         if key not in FACTORS:
             problems.append(f"baseline: unknown factor {key!r} (known: {', '.join(FACTORS)})")
@@ -243,6 +265,7 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
         baseline={k: float(baseline[k]) for k in FACTORS},
         factors={k: tuple(float(v) for v in factors[k]) for k in FACTORS if k in factors},
         lr_find=settings,
+        ps_last=None if ps_last is None else float(ps_last),
     )
 
 

@@ -133,6 +133,7 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
         wd=hp_values["wd"],
         beta2=hp_values["beta2"],
         ps=hp_values["ps"],
+        ps_last=ref.spec.ps_last,
     )
     seed = replicate_seed(ref.spec.seed, point.replicate)
     settings = data.settings(ref.spec, config.device, compile_mode=config.compile_mode, seed=seed)

@@ -28,13 +28,24 @@ __all__ = ["Hyperparams", "TrainSettings", "build_learner", "resolve_arch", "res
 
 @dataclass(frozen=True)
 class Hyperparams:
-    """The five factors of the study, resolved: ``lr`` is the finder's value times ``lr_mult``."""
+    """The five factors of the study, resolved: ``lr`` is the finder's value times ``lr_mult``.
+
+    Head dropout: with ``ps_last`` unset, fastai's reading of one ``ps`` (``ps/2`` before the
+    head's first linear layer, ``ps`` before the last); with it set, ``ps`` before the first and
+    ``ps_last`` before the last (the 2019 study's ``p1``, ``p2``).
+    """
 
     lr: float
     divisor: float
     wd: float
     beta2: float
     ps: float
+    ps_last: float | None = None
+
+    @property
+    def head_dropout(self) -> tuple[float, float]:
+        """Dropout before the head's first and last linear layer."""
+        return (self.ps / 2, self.ps) if self.ps_last is None else (self.ps, self.ps_last)
 
 
 @dataclass(frozen=True)
@@ -135,8 +146,8 @@ def build_learner(
 ) -> Learner:
     """A fastai ``vision_learner`` wired as the study prescribes.
 
-    * head dropout ``ps`` (fastai applies ``ps/2`` before the first head layer and ``ps`` before
-      the last);
+    * head dropout :attr:`Hyperparams.head_dropout` (one ``ps``: fastai's ``ps/2`` before the
+      first head layer and ``ps`` before the last; a pair: the 2019 ``p1``, ``p2``);
     * Adam with decoupled weight decay ``wd`` and second-moment decay ``sqr_mom = beta2``
       (:class:`StudyAdam`: fastai's ``Adam`` in multi-tensor kernels);
     * cross-entropy for single-label data, binary cross-entropy on logits for multi-label data;
@@ -174,7 +185,7 @@ def build_learner(
             n_out=settings.n_classes,
             pretrained=settings.pretrained,
             normalize=False,  # TensorBatches normalizes with ImageNet statistics
-            ps=hp.ps,
+            ps=list(hp.head_dropout),
             loss_func=loss,
             opt_func=partial(StudyAdam, sqr_mom=hp.beta2),
             wd=hp.wd,

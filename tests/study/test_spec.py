@@ -27,6 +27,7 @@ def test_fellowship_spec_is_the_published_design() -> None:
     assert s.fractions == (0.2, 1.0)
     assert dict(s.baseline) == {"lr_mult": 1.0, "divisor": 10.0, "wd": 0.1, "beta2": 0.99,
                                 "ps": 0.5}
+    assert s.ps_last == 0.25 and s.head_ps == ("pair", 0.25)  # the table's (p1 = 0.5, p2 = 0.25)
     assert s.factors["divisor"] == (5.0, 3.0)
     assert s.factors["wd"] == (0.01, 0.0)
     assert s.factors["beta2"] == (0.9, 0.95)
@@ -36,6 +37,7 @@ def test_fellowship_spec_is_the_published_design() -> None:
 def test_smoke_spec_has_the_same_factors_on_a_cpu_budget() -> None:
     smoke, full = load_spec("smoke"), load_spec("fellowship2019")
     assert smoke.factors == full.factors and smoke.baseline == full.baseline
+    assert smoke.ps_last == full.ps_last
     assert (smoke.arch, smoke.pretrained, smoke.image_size) == ("resnet18", False, 32)
     assert (smoke.frozen_epochs, smoke.unfrozen_epochs) == (1, 1)
 
@@ -59,6 +61,8 @@ def test_spec_loads_from_a_path(tmp_path: Path) -> None:
         (lambda d: d["factors"].update(wd=[0.1]), "is the baseline value"),
         (lambda d: d["baseline"].update(beta2=1.5), "baseline.beta2 = 1.5 must be in (0, 1)"),
         (lambda d: d["baseline"].pop("ps"), "baseline: missing factor 'ps'"),
+        (lambda d: d["baseline"].update(ps=[0.5]), "baseline.ps must be a number or a pair"),
+        (lambda d: d["baseline"].update(ps=[0.5, 1.0]), "baseline.ps[1] = 1.0 must be in [0, 1)"),
         (lambda d: d.update(fractions=[]), "fractions must not be empty"),
         (lambda d: d.update(fractions=[0.2, 1.5]), "1.5 must be a number in (0, 1]"),
         (lambda d: d.pop("arch"), "missing key 'arch'"),
@@ -87,6 +91,18 @@ def test_several_problems_are_reported_together() -> None:
     with pytest.raises(SpecError) as err:
         parse_spec(d, name="bad")
     assert "unknown key 'surprise'" in str(err.value)
+
+
+def test_one_ps_keeps_fastais_reading_and_the_hash_of_stored_studies() -> None:
+    quick = load_spec("quickstart")
+    assert quick.ps_last is None and quick.head_ps == ("fastai", None)
+    # The hash quickstart studies were stored under before the ps pair existed.
+    assert quick.hash == "213e8e09a54608b48c1784478d0dbd32fe4895f441923e568c791ec337b42fb5"
+    d = _smoke_dict()
+    pair = parse_spec(d, name="s")
+    d["baseline"]["ps"] = 0.5
+    single = parse_spec(d, name="s")
+    assert pair.baseline == single.baseline and pair.hash != single.hash  # a different head
 
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:

@@ -16,6 +16,14 @@ def test_head_dropout_is_ps_over_two_then_ps(tiny_digits) -> None:
     assert drops == pytest.approx([0.15, 0.3])
 
 
+def test_head_dropout_pair_is_first_then_last_layer(tiny_digits) -> None:
+    hp = Hyperparams(1e-3, 10, 0.1, 0.99, 0.75, ps_last=0.25)
+    learn = build_learner(*tiny_digits, hp, digits_settings())
+    head = [m for m in learn.model[1].modules() if isinstance(m, (nn.Dropout, nn.Linear))]
+    kinds = [(type(m).__name__, getattr(m, "p", None)) for m in head]
+    assert kinds == [("Dropout", 0.75), ("Linear", None), ("Dropout", 0.25), ("Linear", None)]
+
+
 def test_lr_divisor_wd_beta2_reach_the_optimizer(tiny_digits) -> None:
     from fastai.callback.core import Callback
 
