@@ -7,9 +7,10 @@ side in one run:
   ``Learner.lr_find`` on the same frozen learner, each relative to one frozen training epoch
   (``fit_one_cycle(1, lr)``) of the same data;
 * over 5 seeds (head initialisation and batch order), the spread in decades - ``log10(max/min)``
-  and the standard deviation of ``log10`` - of our suggestion and of fastai's ``valley``, both
-  taken from the *same* sweeps (fastai's from its own recipe: the moving average of the training
-  loss).
+  and the standard deviation of ``log10`` - of our suggestion (``ours``: the curve capped at its
+  starting level before filtering), of the same curve truncated where it diverges instead
+  (``truncated``), and of fastai's ``valley``, all taken from the *same* sweeps (fastai's from its
+  own recipe: the moving average of the training loss).
 
     python benchmarks/lr_find.py [--dataset digits] [--study smoke] [--fraction F] [--seeds 5]
                                  [--device cpu] [--json]
@@ -33,6 +34,8 @@ from hpstudy.training import build_learner, find_lr, resolve_device
 
 def _spread(values: list[float]) -> dict[str, float]:
     logs = np.log10([v for v in values if v is not None and math.isfinite(v) and v > 0])
+    if not len(logs):
+        return {"range_decades": math.nan, "std_decades": math.nan}
     return {"range_decades": float(logs.max() - logs.min()), "std_decades": float(logs.std())}
 
 
@@ -73,6 +76,7 @@ def bench(dataset: str, study: str, fraction: float | None, seeds: int, device: 
     many = find_lr(train, valid, baseline, settings, replace(spec.lr_find, repeats=seeds))
     runs = many.details["runs"]
     ours = [r["suggestion"] for r in runs]
+    truncated = [r["truncated"] for r in runs]
     valley = [r["valley"] for r in runs]
     return {
         "dataset": dataset,
@@ -90,8 +94,10 @@ def bench(dataset: str, study: str, fraction: float | None, seeds: int, device: 
         "fastai_per_epoch": fastai_s / epoch_s,
         "seeds": seeds,
         "ours": ours,
+        "truncated": truncated,
         "valley": valley,
         "ours_spread": _spread(ours),
+        "truncated_spread": _spread(truncated),
         "valley_spread": _spread(valley),
     }
 
@@ -117,9 +123,9 @@ def main() -> None:
           f"{r['ours_per_epoch']:.2f} epochs")
     print(f"fastai lr_find             {r['fastai_lr_find_s']:7.2f} s = "
           f"{r['fastai_per_epoch']:.2f} epochs")
-    for name in ("ours", "valley"):
+    for name in ("ours", "truncated", "valley"):
         s = r[f"{name}_spread"]
-        values = ", ".join(f"{v:.3g}" for v in r[name])
+        values = ", ".join("none" if v is None else f"{v:.3g}" for v in r[name])
         print(f"{name:>6} over {r['seeds']} seeds: range {s['range_decades']:.2f} decades, "
               f"std {s['std_decades']:.2f} decades  [{values}]")
 

@@ -38,7 +38,10 @@ __all__ = [
     "points_per_decade",
     "smooth_curve",
     "spread_decades",
+    "start_level",
+    "start_window",
     "steepest_descent",
+    "truncate_at_divergence",
 ]
 
 #: Variations of the loss faster than this many cycles per decade of lr are treated as noise.
@@ -106,14 +109,29 @@ def _finite_prefix(lrs: np.ndarray, losses: np.ndarray) -> tuple[np.ndarray, np.
     return lrs[:end], losses[:end]
 
 
+def start_window(n: int) -> int:
+    """How many leading points of an ``n``-point curve make its start: a tenth, at least three."""
+    return max(3, n // 10)
+
+
 def start_level(losses: np.ndarray) -> float:
-    """The level :func:`smooth_curve` caps a curve at: the median of its first tenth (at least
-    three points)."""
+    """The level :func:`smooth_curve` caps a curve at: the median of its start
+    (:func:`start_window`)."""
     y = np.asarray(losses, dtype=float)
-    return float(np.median(y[: max(3, len(y) // 10)]))
+    return float(np.median(y[: start_window(len(y))]))
 
 
-def smooth_curve(lrs: np.ndarray, losses: np.ndarray) -> np.ndarray:
+def truncate_at_divergence(losses: np.ndarray) -> int:
+    """Where a curve diverges: the first point after its lowest one that climbs back above its
+    starting level (:func:`start_level`); the whole length when none does."""
+    y = np.asarray(losses, dtype=float)
+    level = start_level(y)
+    lowest = int(np.argmin(y))
+    above = np.flatnonzero(y[lowest:] > level)
+    return lowest + int(above[0]) if len(above) else len(y)
+
+
+def smooth_curve(lrs: np.ndarray, losses: np.ndarray, *, cap: bool = True) -> np.ndarray:
     """Zero-phase Butterworth low-pass of ``losses`` over ``log10(lrs)``.
 
     The curve is first capped at its starting level (the median of its first tenth, at least three
@@ -121,6 +139,7 @@ def smooth_curve(lrs: np.ndarray, losses: np.ndarray) -> np.ndarray:
     size from leaking back through the filter. The normalised cutoff is
     ``CUTOFF_CYCLES_PER_DECADE / (points_per_decade / 2)``, clipped to ``[0.02, 0.9]``; the padding
     shrinks with short curves. Curves of fewer than five points are returned unfiltered.
+    ``cap=False`` filters the curve as it is (for a curve already cut at its divergence).
 
     Args:
         lrs: Geometrically spaced learning rates, increasing.
@@ -133,7 +152,8 @@ def smooth_curve(lrs: np.ndarray, losses: np.ndarray) -> np.ndarray:
     n = len(y)
     if n < 5:
         return y.copy()
-    y = np.minimum(y, start_level(y))
+    if cap:
+        y = np.minimum(y, start_level(y))
     wn = CUTOFF_CYCLES_PER_DECADE / (points_per_decade(lrs) / 2.0)
     wn = min(max(wn, 0.02), 0.9)
     b, a = butter(FILTER_ORDER, wn)
@@ -168,18 +188,41 @@ class Curve:
     smoothed: np.ndarray
 
     @classmethod
-    def fit(cls, lrs: np.ndarray, losses: np.ndarray) -> Curve:
+    def fit(cls, lrs: np.ndarray, losses: np.ndarray, guard: str = "cap") -> Curve:
         """Smooth the finite prefix of a recorded curve and take its steepest descent.
 
+        ``guard`` keeps the divergent tail out of the filter: ``"cap"`` (the finder's rule) caps
+        the curve at its starting level (:func:`smooth_curve`); ``"truncate"`` cuts it where it
+        climbs back above that level (:func:`truncate_at_divergence`) and filters the rest as it
+        is. ``benchmarks/lr_find.py`` compares the two over seeds.
+
+        A curve whose smoothed minimum lies in its start (:func:`start_window`; the first point
+        of a curve shorter than five points, e.g. a sweep stopped by divergence) never falls: the
+        sweep began past the descent, or the loss does not respond to the learning rate, and its
+        "steepest descent" would be the first lr or a noise point.
+
         Raises:
-            ValueError: If fewer than two finite points lead the curve.
+            ValueError: If fewer than two finite points lead the curve, or if it never falls.
         """
         x, y = _finite_prefix(np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float))
         if len(y) < 2:
             raise ValueError(
                 "the loss was not finite within the first two steps of the sweep; lower start_lr"
             )
-        smoothed = smooth_curve(x, y)
+        if guard == "truncate":
+            end = max(2, truncate_at_divergence(y))
+            x, y = x[:end], y[:end]
+        elif guard != "cap":
+            raise ValueError(f"guard must be 'cap' or 'truncate', got {guard!r}")
+        smoothed = smooth_curve(x, y, cap=guard == "cap")
+        window = start_window(len(y)) if len(y) >= 5 else 1  # a short curve: its first point
+        if int(np.argmin(smoothed)) < window:
+            raise ValueError(
+                f"the smoothed loss is lowest at the sweep's start (lr {x[0]:.3g} to "
+                f"{x[window - 1]:.3g}) and never falls below that over the {len(y)} points to "
+                f"{x[-1]:.3g}, so there is no descent to take the steepest point of; lower "
+                "lr_find.start_lr (the descent lies below it) or raise lr_find.num_it"
+            )
         i = steepest_descent(x, smoothed)
         return cls(float(x[i]), i, x, smoothed)
 

@@ -41,7 +41,8 @@ class LrFindResult:
     ``details`` is JSON-ready (non-finite numbers become ``None``) and never uses the keys ``lr`` or
     ``method``. For this finder it holds ``valley``, ``steep``, ``minimum`` (fastai's suggestions,
     median over repeats), ``loss``, ``repeats``, ``spread_decades``, ``valid_images``, ``runs`` (one
-    dict a repeat: seed, suggestion, fastai's three, points recorded, stopped early) and ``curve``
+    dict a repeat: seed, suggestion, ``truncated`` (the suggestion with the divergent tail
+    truncated instead of capped), fastai's three, points recorded, stopped early) and ``curve``
     (``lrs``, ``train_loss``, ``valid_loss``, ``smoothed`` of the repeat nearest the median).
     """
 
@@ -58,6 +59,7 @@ class SweepAnalysis:
     loss: str
     curve: Curve
     fastai: dict[str, float]
+    truncated: float = math.nan  # the suggestion with the tail truncated instead of capped
 
     @property
     def suggestion(self) -> float:
@@ -65,11 +67,18 @@ class SweepAnalysis:
 
 
 def analyse_sweep(sweep: Sweep, loss: str) -> SweepAnalysis:
-    """Our suggestion from the ``loss`` curve, and fastai's three from the training loss."""
-    return SweepAnalysis(
-        sweep, loss, Curve.fit(sweep.lrs, sweep.losses(loss)),
-        fastai_suggestions(sweep.lrs, sweep.train_losses, sweep.num_it),
-    )
+    """Our suggestion from the ``loss`` curve, and fastai's three from the training loss.
+
+    The same curve is also answered with its divergent tail truncated rather than capped
+    (``truncated``; NaN where that reading finds no descent), so every stored sweep carries both.
+    """
+    curve = Curve.fit(sweep.lrs, sweep.losses(loss))
+    try:
+        truncated = Curve.fit(sweep.lrs, sweep.losses(loss), guard="truncate").lr
+    except ValueError:
+        truncated = math.nan
+    return SweepAnalysis(sweep, loss, curve,
+                         fastai_suggestions(sweep.lrs, sweep.train_losses, sweep.num_it), truncated)
 
 
 def held_out_split(valid: DecodedSplit, n: int) -> DecodedSplit:
@@ -114,6 +123,7 @@ def _summarize(runs: list[SweepAnalysis], seeds: list[int], sweep: LrFindSetting
             {
                 "seed": seed,
                 "suggestion": _json_number(r.suggestion),
+                "truncated": _json_number(r.truncated),
                 **{name: _json_number(r.fastai[name]) for name in FASTAI_SUGGESTIONS},
                 "points": len(r.sweep.lrs),
                 "stopped_early": r.sweep.stopped_early,
@@ -149,7 +159,9 @@ def find_lr(
     decades. The global RNG states are the same before and after.
 
     Raises:
-        HpstudyError: If a sweep diverges within its first two steps.
+        HpstudyError: If a sweep diverges within its first two steps, or its curve never falls
+            (:meth:`~hpstudy.training._lr_curve.Curve.fit`): the study's preparation stops there
+            rather than train every point at a noise point's lr.
     """
     held_out = held_out_split(valid, sweep.valid_images)
     runs: list[SweepAnalysis] = []
@@ -167,5 +179,5 @@ def find_lr(
             try:
                 runs.append(analyse_sweep(recorded, sweep.loss))
             except ValueError as exc:
-                raise HpstudyError(f"lr finder (seed {seed}): {exc}") from None
+                raise HpstudyError(f"lr finder ({sweep.loss} loss, seed {seed}): {exc}") from None
     return _summarize(runs, seeds, sweep, len(held_out))

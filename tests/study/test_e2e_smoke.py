@@ -91,7 +91,8 @@ def test_trials_record_hyperparameters_history_and_throughput(smoke_run) -> None
     for t in study.get_trials():
         u = t.user_attrs
         hp = u["hparams"]
-        assert set(hp) == {"lr", "lr_mult", "divisor", "wd", "beta2", "ps"}
+        assert set(hp) == {"lr", "lr_mult", "divisor", "wd", "beta2", "ps", "ps_last"}
+        assert hp["ps_last"] == attrs["spec"]["ps_last"]  # None: fastai's reading of one ps
         f = f"{t.params['fraction']:g}"
         assert u["lr_find"] == lr_find[f]
         assert hp["lr"] == pytest.approx(lr_find[f] * hp["lr_mult"])

@@ -19,7 +19,9 @@ from hpstudy.training._lr_curve import (
     points_per_decade,
     smooth_curve,
     spread_decades,
+    start_level,
     steepest_descent,
+    truncate_at_divergence,
 )
 
 LRS = exp_schedule(1e-7, 10.0, 100)
@@ -103,8 +105,38 @@ def test_search_stops_at_the_smoothed_minimum() -> None:
                                                              abs=0.15)
 
 
-def test_a_curve_that_only_rises_suggests_the_first_lr() -> None:
-    assert Curve.fit(LRS, np.linspace(1.0, 5.0, 100)).index == 0
+@pytest.mark.parametrize("name", ["rising", "flat then rising", "dip at the start then rising"])
+def test_a_curve_that_never_falls_is_refused_not_answered_with_its_first_lr(name: str) -> None:
+    y = {
+        "rising": np.linspace(1.0, 5.0, 100),
+        # A network that does not respond until it diverges.
+        "flat then rising": 2.3 + 0.3 * np.exp(X * 2.5),
+        # Its lowest point is a wobble among the first lrs, which the old finder took.
+        "dip at the start then rising": 2.3 - 0.05 * np.exp(-((X + 6.8) ** 2) / 0.02)
+                                        + 0.3 * np.exp(X * 2.5),
+    }[name]
+    with pytest.raises(ValueError, match="never falls .* lower lr_find.start_lr"):
+        Curve.fit(LRS, y)
+
+
+def test_a_descent_from_the_first_lr_on_is_still_a_descent() -> None:
+    # The sweep starts on the slope: the steepest point is early, but the minimum lies well past
+    # the start, so the curve falls and is answered.
+    y = known_curve(X, -6.5)
+    fit = Curve.fit(LRS, y)
+    assert fit.index < 15 and int(np.argmin(fit.smoothed)) > 10
+
+
+@pytest.mark.parametrize("centre", [-5.0, -3.0])
+def test_truncating_the_divergent_tail_also_finds_the_steepest_point(centre: float) -> None:
+    y = known_curve(X, centre, rise_at=1.0)
+    end = truncate_at_divergence(y)
+    assert end > int(np.argmin(y)) and y[end] > start_level(y) >= y[end - 1]
+    fit = Curve.fit(LRS, y, guard="truncate")
+    assert len(fit.smoothed) == end
+    assert math.log10(fit.lr) == pytest.approx(true_steepest(centre, rise_at=1.0), abs=0.15)
+    with pytest.raises(ValueError, match="guard must be"):
+        Curve.fit(LRS, y, guard="clip")
 
 
 def test_non_finite_tail_is_cut_before_filtering() -> None:

@@ -224,10 +224,10 @@ def test_train_loss_can_be_selected(tiny_digits) -> None:  # noqa: ANN001
     assert result.details["loss"] == "train" and result.method == "steepest-train-loss-butterworth"
 
 
-def _spec(tmp_path: Path) -> str:
+def _spec(tmp_path: Path, start_lr: float = 1e-5, end_lr: float = 10.0) -> str:
     text = SMOKE.read_text()
     text = text[: text.index("[lr_find]")] + (
-        "[lr_find]\nstart_lr = 1e-5\nend_lr = 10.0\nnum_it = 15\nvalid_images = 64\n"
+        f"[lr_find]\nstart_lr = {start_lr}\nend_lr = {end_lr}\nnum_it = 15\nvalid_images = 64\n"
     )
     path = tmp_path / "tiny.toml"
     path.write_text(text)
@@ -263,6 +263,21 @@ def test_cli_user_errors_are_one_line(tmp_path: Path, capsys, args: list[str], m
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert message in err and "Traceback" not in err
+
+
+def test_cli_refuses_a_sweep_that_starts_past_the_descent(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    # From lr 10 on, a fresh network's loss only climbs: no descent, no suggestion.
+    from hpstudy.cli import main
+
+    argv = ["lr-find", "--dataset", "digits", "--study", _spec(tmp_path, 10.0, 1e4),
+            "--fraction", "0.2", "--device", "cpu"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert "lr finder (valid loss, seed 0)" in err and "never falls" in err
+    (line,) = [x for x in err.splitlines() if "lr finder" in x]  # one line, beside library warnings
+    assert "lower lr_find.start_lr" in line
 
 
 def test_spec_validates_the_finder_settings() -> None:
