@@ -76,8 +76,9 @@ class Dataset(ABC):
             files (shown by ``hpstudy datasets`` without reading any data); empty otherwise.
         augment: Training augmentation hints that suit the images: ``"vflip"`` and ``"rot90"`` for
             aerial and microscopy images that have no "up"; ``"no_hflip"`` for images a mirror
-            changes (digits, text). Random resized crops always apply, left-right flips unless
-            ``"no_hflip"``.
+            changes (digits, text). A study's augmentation policy (fastai's ``aug_transforms()``
+            defaults, or random resized crops) always applies, left-right flips unless
+            ``"no_hflip"``; a spec's ``[augment] hints`` replace these.
         downloads: Files ``hpstudy datasets download`` fetches into :meth:`default_root`
             (:class:`~hpstudy.datasets.Source`: public direct URLs with checksums).
         manual_steps: What to do by hand where the data needs an account or a click-through

@@ -66,7 +66,9 @@ class StudyData:
             metric=self.plugin.metric,
             seed=spec.seed if seed is None else seed,
             device=device,
-            augment=self.plugin.augment,
+            augment=(self.plugin.augment if spec.augment_hints is None
+                     else frozenset(spec.augment_hints)),
+            augment_policy=spec.augment_policy,
             extra_metrics=tuple(self.plugin.extra_metrics),
             compile_mode=compile_mode,
         )

@@ -27,6 +27,13 @@ _FACTOR_RANGES: dict[str, tuple[float, float, str]] = {
     "ps": (0.0, 1.0, "in [0, 1)"),
 }
 
+#: ``[augment] policy`` values and ``[augment] hints`` entries; the same as
+#: ``hpstudy.training._augment.POLICIES`` and ``HINTS`` (kept here so reading a spec needs no torch).
+AUGMENT_POLICIES: tuple[str, ...] = ("fastai", "crop")
+AUGMENT_HINTS: tuple[str, ...] = ("no_hflip", "rot90", "vflip")
+#: The policy of studies stored before specs had ``[augment]``.
+_STORED_POLICY = "crop"
+
 
 @dataclass(frozen=True)
 class LrFindSettings:
@@ -61,6 +68,8 @@ class StudySpec:
     replicates: int = 1
     threads: int | None = None
     ps_last: float | None = None
+    augment_policy: str = "fastai"
+    augment_hints: tuple[str, ...] | None = None
 
     @property
     def head_ps(self) -> tuple[str, float | None]:
@@ -75,26 +84,35 @@ class StudySpec:
         d["fractions"] = list(self.fractions)
         d["baseline"] = dict(self.baseline)
         d["factors"] = {k: list(v) for k, v in self.factors.items()}
+        d["augment_hints"] = None if self.augment_hints is None else list(self.augment_hints)
         return d
 
     @property
     def hash(self) -> str:
         """SHA-256 of the design: everything but the name, the description, the number of
         replicates (raising it adds grid points to the same study) and the CPU threads (a host
-        setting, recorded on every trial)."""
+        setting, recorded on every trial). Fields added later are left out at the value studies
+        stored before them had (``ps_last`` None, ``augment_hints`` None, ``augment_policy``
+        ``"crop"``), so those studies keep their hash."""
         d = self.to_dict()
         for key in _NOT_HASHED:
             d.pop(key)
         for key in _HASHED_WHEN_SET:  # keys added later: specs without them keep their hash
             if d[key] is None:
                 d.pop(key)
+        if d["augment_policy"] == _STORED_POLICY:
+            d.pop("augment_policy")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StudySpec:
-        """Rebuild a spec stored by :meth:`to_dict`."""
+        """Rebuild a spec stored by :meth:`to_dict`. A stored spec without ``augment_policy`` was
+        trained with the ``"crop"`` policy, and keeps it."""
         d = dict(d)
         d["fractions"] = tuple(d["fractions"])
+        d.setdefault("augment_policy", _STORED_POLICY)
+        if d.get("augment_hints") is not None:
+            d["augment_hints"] = tuple(d["augment_hints"])
         d["factors"] = {k: tuple(v) for k, v in d["factors"].items()}
         d["lr_find"] = LrFindSettings(**d.get("lr_find", {}))
         return cls(**d)
@@ -103,7 +121,7 @@ class StudySpec:
 #: Spec fields that do not identify a study (see :attr:`StudySpec.hash`).
 _NOT_HASHED = ("name", "description", "replicates", "threads")
 #: Spec fields hashed only when set, so studies created before they existed keep their hash.
-_HASHED_WHEN_SET = ("ps_last",)
+_HASHED_WHEN_SET = ("ps_last", "augment_hints")
 
 _TOP: dict[str, tuple[type | tuple[type, ...], bool]] = {
     # key: (type, required)
@@ -122,6 +140,7 @@ _TOP: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "baseline": (dict, True),
     "factors": (dict, True),
     "lr_find": (dict, False),
+    "augment": (dict, False),
 }
 
 
@@ -243,6 +262,7 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
             not _is(value, float) or not math.isfinite(value) or value <= 0
         ):
             problems.append(f"lr_find.{key} must be a finite number > 0, got {value!r}")
+    policy, hints = _augment(data.get("augment", {}), problems)
     if problems:
         raise SpecError(f"{source}: " + "; ".join(problems))
     settings = LrFindSettings(**lr_find)
@@ -266,7 +286,35 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
         factors={k: tuple(float(v) for v in factors[k]) for k in FACTORS if k in factors},
         lr_find=settings,
         ps_last=None if ps_last is None else float(ps_last),
+        augment_policy=policy,
+        augment_hints=hints,
     )
+
+
+def _augment(table: Mapping[str, Any], problems: list[str]) -> tuple[str, tuple[str, ...] | None]:
+    """The ``[augment]`` table's policy and hints (``None``: the plugin's); problems appended."""
+    policy, hints = "fastai", None
+    allowed_policies = ", ".join(f'"{p}"' for p in AUGMENT_POLICIES)
+    allowed_hints = ", ".join(f'"{h}"' for h in AUGMENT_HINTS)
+    for key, value in table.items():
+        if key == "policy":
+            if value in AUGMENT_POLICIES:
+                policy = value
+            else:
+                problems.append(f"augment.policy must be one of {allowed_policies}, got {value!r}")
+        elif key == "hints":
+            bad = (not isinstance(value, list)
+                   or any(not isinstance(h, str) or h not in AUGMENT_HINTS for h in value))
+            if bad:
+                problems.append(f"augment.hints must be a list of {allowed_hints} (or [] for none), "
+                                f"got {value!r}")
+            elif len(set(value)) != len(value):
+                problems.append(f"augment.hints must not repeat a hint, got {value!r}")
+            else:
+                hints = tuple(sorted(value))
+        else:
+            problems.append(f"augment: unknown key {key!r} (known: policy, hints)")
+    return policy, hints
 
 
 def _range_problems(where: str, factor: str, value: float) -> list[str]:

@@ -2,7 +2,7 @@
 
 A split's pixels are a ``uint8`` array (``N x C x H x W``, one channel for grayscale datasets) that
 is decoded once: in memory by :func:`decode_split`, or memory-mapped from the on-disk image cache
-(:mod:`hpstudy.cache`). :class:`TensorBatches` turns it into normalized, augmented float batches on
+(:mod:`hpstudy.cache`). :class:`TensorBatches` turns it into augmented, normalized float batches on
 the training device: the whole split is copied into GPU memory when it fits, otherwise batches stream
 from the memory map through pinned memory with a prefetching thread.
 """
@@ -225,8 +225,9 @@ def warn_damaged(dataset: str, damaged: Sequence[str], total: int) -> None:
 
 
 class TensorBatches:
-    """Batches of a :class:`DecodedSplit`, as float tensors on ``device``: augmented (training),
-    normalized with ImageNet statistics, grayscale repeated to three channels, channels-last.
+    """Batches of a :class:`DecodedSplit`, as float tensors on ``device``: augmented (training;
+    ``augment`` defaults to :class:`Augment`'s fastai policy) on ``[0, 1]`` pixels, then grayscale
+    repeated to three channels, normalized with ImageNet statistics, channels-last.
 
     Every image is used exactly once per epoch. Training batches are shuffled (seeded per epoch);
     a final training batch of a single image (which BatchNorm cannot normalize) joins the batch
@@ -292,16 +293,19 @@ class TensorBatches:
         self._resident = (images.to(self.device), targets.to(self.device))
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True).float().div_(255.0)
+        """``[0, 1]`` pixels, grayscale repeated to three channels, ImageNet-normalized."""
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         mean, std = _imagenet_stats(self.device)
         return (x - mean) / std
 
     def _finish(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator | None):
-        x = self._normalize(x)
+        x = x.to(self.device, non_blocking=True).float().div_(255.0)
         if self.augment is not None and g is not None:
+            # on [0, 1] pixels (fastai's lighting works on their logits), before grayscale
+            # images are repeated to three channels (one channel resamples at a third the cost)
             x = augment_batch(x, self.augment, g)
+        x = self._normalize(x)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y.to(self.device, non_blocking=True)

@@ -52,7 +52,9 @@ class Hyperparams:
 class TrainSettings:
     """What every trial of a study shares.
 
-    ``augment`` are the dataset plugin's augmentation hints; ``extra_metrics`` are recorded beside
+    ``augment`` are the augmentation hints (the plugin's, or the spec's ``[augment] hints``) and
+    ``augment_policy`` the augmentation policy (``"fastai"`` or ``"crop"``, see
+    :class:`~hpstudy.training._augment.Augment`); ``extra_metrics`` are recorded beside
     the primary ``metric``; ``compile_mode`` is passed to ``torch.compile``, e.g.
     ``"reduce-overhead"`` for CUDA graphs at small batch sizes.
     """
@@ -68,6 +70,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "cpu"
     augment: frozenset[str] = frozenset()
+    augment_policy: str = "fastai"
     extra_metrics: tuple[str, ...] = ()
     compile_mode: str | None = None
 
@@ -153,7 +156,9 @@ def build_learner(
     * cross-entropy for single-label data, binary cross-entropy on logits for multi-label data;
     * the dataset's primary metric (then its extra metrics) on the validation split after every
       epoch;
-    * random resized crops and flips on the training batches, plus the plugin's augmentation hints;
+    * augmentation of the training batches: ``settings.augment_policy`` (default fastai's
+      ``aug_transforms()`` defaults: flip, warp, rotation, zoom, brightness and contrast; or
+      ``"crop"``: random resized crops and flips), changed by the hints ``settings.augment``;
     * on a GPU, channels-last, bf16 autocast and optionally ``torch.compile`` (see ``_accelerate``).
 
     Weights are initialised from ``settings.seed`` so every trial of a study starts alike.
@@ -171,7 +176,7 @@ def build_learner(
     arch = resolve_arch(settings.arch)
     dls = DataLoaders(
         TensorBatches(train, settings.batch_size, train=True, seed=settings.seed,
-                      augment=Augment.for_hints(settings.augment)),
+                      augment=Augment.for_hints(settings.augment, settings.augment_policy)),
         TensorBatches(valid, settings.batch_size, train=False),
         path=Path(tempfile.gettempdir()) / "hpstudy-learner",  # fastai's lr_find saves there
         device=torch.device(settings.device),

@@ -141,6 +141,7 @@ class QuickDrawDataset(StudyDataset):
     metric = "accuracy"
     known_classes = CATEGORIES
     extra_metrics = ("map3",)
+    augment = frozenset({"no_hflip"})  # no mirrored drawings (issue #13)
     image_size = _SIZE
     max_per_class: ClassVar[int] = 1000
     layout = (

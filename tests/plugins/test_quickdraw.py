@@ -99,3 +99,10 @@ def test_items_name_the_file_and_key(tmp_path: Path) -> None:
     assert item.startswith("train_simplified/") and "#" in item
     assert ds.image(tmp_path, item).size == (128, 128)
     assert QuickDrawDataset.extra_metrics == ("map3",)
+
+
+def test_drawings_are_not_mirrored_in_training() -> None:
+    from hpstudy.training._augment import Augment
+
+    assert QuickDrawDataset.augment == frozenset({"no_hflip"})
+    assert not Augment.for_hints(QuickDrawDataset.augment).hflip

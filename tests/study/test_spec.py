@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import copy
+import json
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from hpstudy.errors import SpecError, UnknownStudyError
-from hpstudy.study import load_spec, packaged_specs, parse_spec
+from hpstudy.study import StudySpec, load_spec, packaged_specs, parse_spec
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 
@@ -71,6 +72,14 @@ def test_spec_loads_from_a_path(tmp_path: Path) -> None:
          "factors.lr_mult = inf must be a finite number"),
         (lambda d: d["baseline"].update(wd=float("nan")), "baseline.wd = nan must be a finite number"),
         (lambda d: d["lr_find"].update(end_lr=float("inf")), "lr_find.end_lr must be a finite number > 0"),
+        (lambda d: d.update(augment="crop"), "augment must be a table"),
+        (lambda d: d.update(augment={"policy": "random"}),
+         'augment.policy must be one of "fastai", "crop", got \'random\''),
+        (lambda d: d.update(augment={"hints": ["sideways"]}),
+         'augment.hints must be a list of "no_hflip", "rot90", "vflip" (or [] for none)'),
+        (lambda d: d.update(augment={"hints": "vflip"}), "augment.hints must be a list of"),
+        (lambda d: d.update(augment={"hints": ["vflip", "vflip"]}), "augment.hints must not repeat"),
+        (lambda d: d.update(augment={"flips": True}), "augment: unknown key 'flips' (known: policy, hints)"),
     ],
 )
 def test_bad_specs_get_one_clear_error(mutate, expected: str) -> None:
@@ -96,13 +105,72 @@ def test_several_problems_are_reported_together() -> None:
 def test_one_ps_keeps_fastais_reading_and_the_hash_of_stored_studies() -> None:
     quick = load_spec("quickstart")
     assert quick.ps_last is None and quick.head_ps == ("fastai", None)
-    # The hash quickstart studies were stored under before the ps pair existed.
-    assert quick.hash == "213e8e09a54608b48c1784478d0dbd32fe4895f441923e568c791ec337b42fb5"
+    # The hash quickstart studies were stored under before the ps pair (and [augment]) existed;
+    # they were trained with random resized crops, which their spec now has to say.
+    d = {**tomllib.loads((STUDIES / "quickstart.toml").read_text()), "augment": {"policy": "crop"}}
+    assert parse_spec(d, name="quickstart").hash == (
+        "213e8e09a54608b48c1784478d0dbd32fe4895f441923e568c791ec337b42fb5"
+    )
     d = _smoke_dict()
     pair = parse_spec(d, name="s")
     d["baseline"]["ps"] = 0.5
     single = parse_spec(d, name="s")
     assert pair.baseline == single.baseline and pair.hash != single.hash  # a different head
+
+
+def test_augment_policy_and_hints_are_read() -> None:
+    default = load_spec("smoke")
+    assert (default.augment_policy, default.augment_hints) == ("fastai", None)
+    d = _smoke_dict()
+    d["augment"] = {"policy": "crop", "hints": ["vflip", "no_hflip"]}
+    s = parse_spec(d, name="s")
+    assert (s.augment_policy, s.augment_hints) == ("crop", ("no_hflip", "vflip"))
+    d["augment"] = {"hints": []}
+    s = parse_spec(d, name="s")
+    assert (s.augment_policy, s.augment_hints) == ("fastai", ())
+    for spec in (default, s):
+        assert StudySpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_augment_keeps_the_hash_of_studies_stored_before_it() -> None:
+    d = _smoke_dict()
+    d["augment"] = {"policy": "crop"}
+    crop = parse_spec(d, name="smoke")
+    # The hash of studies/smoke.toml before specs had [augment] (they were trained with crops).
+    before = "f1a0f094dc59f4c520a007eb67c904ed1ebedfdbc427222e09b962eec3f52f94"
+    assert crop.hash == before
+    fastai = load_spec("smoke")  # no [augment]: fastai's policy, a different design
+    assert fastai.hash != before
+    d["augment"] = {"policy": "crop", "hints": []}
+    assert parse_spec(d, name="smoke").hash not in (before, fastai.hash)
+    # A spec stored on a study before [augment] existed has no augment keys: it means crops.
+    stored = crop.to_dict()
+    del stored["augment_policy"], stored["augment_hints"]
+    rebuilt = StudySpec.from_dict(stored)
+    assert (rebuilt.augment_policy, rebuilt.augment_hints) == ("crop", None)
+    assert rebuilt.hash == before
+
+
+def test_a_changed_hash_tells_how_to_continue_a_study_trained_with_crops() -> None:
+    from hpstudy.errors import StudyMismatchError
+    from hpstudy.study._study import _check_hash
+
+    before = "f1a0f094dc59f4c520a007eb67c904ed1ebedfdbc427222e09b962eec3f52f94"
+    with pytest.raises(StudyMismatchError, match=r'add `\[augment\] policy = "crop"`') as err:
+        _check_hash("smoke:digits", before, load_spec("smoke"))
+    assert "\n" not in str(err.value)
+
+
+def test_spec_hints_replace_the_plugins() -> None:
+    from hpstudy.study._data import StudyData
+
+    d = _smoke_dict()
+    data = StudyData.open("digits", None, parse_spec(d, name="s"))
+    settings = data.settings(parse_spec(d, name="s"), "cpu")
+    assert (settings.augment, settings.augment_policy) == (frozenset({"no_hflip"}), "fastai")
+    d["augment"] = {"policy": "crop", "hints": []}  # flips allowed on digits
+    settings = data.settings(parse_spec(d, name="s"), "cpu")
+    assert (settings.augment, settings.augment_policy) == (frozenset(), "crop")
 
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from hpstudy.training import DecodedSplit, TensorBatches
 from hpstudy.training._augment import Augment
 from hpstudy.training._data import IMAGENET_MEAN, IMAGENET_STD, fits_in_memory
 
-IDENTITY = Augment(scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=False)
+IDENTITY = Augment(policy="crop", scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=False)
 
 
 def _indexed_split(n: int, channels: int = 1) -> DecodedSplit:
@@ -54,6 +54,26 @@ def test_validation_keeps_order_and_is_not_augmented() -> None:
     assert batches.augment is None
     ys = torch.cat([y for _, y in batches])
     assert ys.tolist() == list(range(10))
+
+
+def test_training_augments_with_fastais_policy_on_pixels_before_normalization() -> None:
+    # Constant images stay constant under flips, warps, rotations and zooms (reflection padding);
+    # only the lighting changes them. On [0, 1] pixels a mid-grey 128 / 255 moves by up to the
+    # brightness (logit of 0.5 +- 0.1) and contrast (0.8 to 1.25) changes, alike in every channel;
+    # on normalized values (near 0, different per channel) the channels would come apart and the
+    # changes would stay below 0.02.
+    split = DecodedSplit(torch.full((64, 1, 8, 8), 128, dtype=torch.uint8), torch.zeros(64),
+                         Task.SINGLE_LABEL)
+    batches = TensorBatches(split, 64, train=True, seed=2)
+    assert batches.augment == Augment() and batches.augment.policy == "fastai"
+    x, _ = next(iter(batches))
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    pixels = x * std + mean
+    assert torch.allclose(pixels, pixels[:, :1].expand_as(pixels), atol=1e-5)  # grey stays grey
+    assert torch.allclose(pixels, pixels[:, :, :1, :1].expand_as(pixels), atol=1e-5)
+    per_image = pixels[:, 0, 0, 0]
+    assert per_image.min() > 0.37 and per_image.max() < 0.63
+    assert (per_image - 128 / 255).abs().max() > 0.05  # the lighting did change some images
 
 
 def test_a_selection_of_rows_is_served_through_the_stream() -> None:
