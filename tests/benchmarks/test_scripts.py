@@ -72,3 +72,22 @@ def test_noise_measures_replicate_disagreement(tmp_path: Path) -> None:
         assert 0 <= out["flagged_reproduced"] <= 1
     else:
         assert out["flagged_reproduced"] is None
+
+
+def test_fastai_equivalence_pairs_hpstudy_with_plain_fastai(tmp_path: Path) -> None:
+    out = _run("fastai_equivalence.py", "--seeds", "2", "--policy", "fastai", "--size", "16",
+               "--frozen-epochs", "0", "--unfrozen-epochs", "1", "--limit", "200",
+               "--limit-valid", "100", tmp_path=tmp_path)
+    assert out["policy"] == "fastai" and out["seeds"] == 2 and out["dataset"] == "digits"
+    assert out["epochs"] == [0, 1] and out["lr"] == pytest.approx(0.00176)
+    assert out["train_images"] == 200 and out["valid_images"] == 100
+    for side in ("hpstudy", "fastai"):
+        s = out[side]
+        assert len(s["values"]) == 2 and all(0 <= v <= 1 for v in s["values"])
+        assert s["mean"] == pytest.approx(sum(s["values"]) / 2) and s["sd"] >= 0
+        assert s["wall_s"] > 0
+    diffs = [100 * (a - b) for a, b in zip(out["hpstudy"]["values"], out["fastai"]["values"], strict=True)]
+    low, high = out["diff_ci"]
+    assert out["diff_mean"] == pytest.approx(sum(diffs) / 2)
+    assert low - 1e-9 <= out["diff_mean"] <= high + 1e-9
+    assert out["equivalent"] == (low >= -2 and high <= 2)
