@@ -23,9 +23,10 @@ drops the left-right flip; on the fastai side ``vflip`` or ``rot90`` turn the fl
 ``Dihedral``, which has no vertical-only flip):
 
 * ``fastai``: fastai's ``aug_transforms()`` defaults (rotation, zoom, warp, lighting, flips);
-* ``crop``: a random resized crop of 35-100 % of the area, aspect ratio 3/4-4/3, plus flips
-  (fastai: ``RandomResizedCropGPU(size, min_scale=0.35)`` + ``Flip()``; note that fastai draws
-  one crop per *batch*, hpstudy one per image);
+* ``crop``: a random resized crop of 35-100 % of the area, aspect ratio 3/4-4/3, drawn per image,
+  plus flips (fastai: the item transform ``RandomResizedCrop(size, min_scale=0.35, val_xtra=0)``
+  + ``Flip()``; its GPU twin ``RandomResizedCropGPU`` draws one crop per *batch*, hpstudy one per
+  image, so the item transform is the like-for-like one);
 * ``both``: each of the two in turn.
 
 Seeds ``0 .. N-1`` are run interleaved, hpstudy first for even seeds and fastai first for odd
@@ -97,9 +98,16 @@ def _limited(split: DecodedSplit, limit: int | None) -> DecodedSplit:
     return split.materialize()
 
 
+def fastai_item_tfms(policy: str, size: int) -> list:
+    """fastai's item transforms for ``policy``: the per-image random resized crop of ``crop``."""
+    from fastai.vision.augment import RandomResizedCrop
+
+    return [RandomResizedCrop(size, min_scale=0.35, val_xtra=0)] if policy == "crop" else []
+
+
 def fastai_batch_tfms(policy: str, hints: Collection[str], size: int) -> list:
     """fastai's batch transforms for ``policy``, then ImageNet normalization."""
-    from fastai.vision.augment import Dihedral, Flip, RandomResizedCropGPU, aug_transforms
+    from fastai.vision.augment import Dihedral, Flip, aug_transforms
     from fastai.vision.core import imagenet_stats
     from fastai.vision.data import Normalize
 
@@ -109,7 +117,7 @@ def fastai_batch_tfms(policy: str, hints: Collection[str], size: int) -> list:
         tfms = aug_transforms(do_flip=hflip or dihedral, flip_vert=dihedral)
     elif policy == "crop":
         flips = [Dihedral()] if dihedral else [Flip()] if hflip else []
-        tfms = [RandomResizedCropGPU(size, min_scale=0.35), *flips]
+        tfms = flips  # the crop is an item transform, see fastai_item_tfms
     else:
         raise ValueError(f"unknown policy {policy!r}; use one of {', '.join(POLICIES)}")
     return [*tfms, Normalize.from_stats(*imagenet_stats)]
@@ -144,6 +152,7 @@ def fastai_trial(train: DecodedSplit, valid: DecodedSplit, hp: Hyperparams,
         get_x=lambda i: PILImage.create(pixels[i]),
         get_y=lambda i: targets[i],
         splitter=IndexSplitter(range(n_train, len(targets))),
+        item_tfms=fastai_item_tfms(policy, size),
         batch_tfms=fastai_batch_tfms(policy, settings.augment, size),
     )
     dls = block.dataloaders(range(len(targets)), bs=settings.batch_size, num_workers=0,

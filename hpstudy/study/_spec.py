@@ -29,10 +29,10 @@ _FACTOR_RANGES: dict[str, tuple[float, float, str]] = {
 
 #: ``[augment] policy`` values and ``[augment] hints`` entries; the same as
 #: ``hpstudy.training._augment.POLICIES`` and ``HINTS`` (kept here so reading a spec needs no torch).
-AUGMENT_POLICIES: tuple[str, ...] = ("fastai", "crop")
+AUGMENT_POLICIES: tuple[str, ...] = ("fastai", "crop", "clamped-crop")
 AUGMENT_HINTS: tuple[str, ...] = ("no_hflip", "rot90", "vflip")
 #: The policy of studies stored before specs had ``[augment]``.
-_STORED_POLICY = "crop"
+_STORED_POLICY = "clamped-crop"
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class StudySpec:
         replicates (raising it adds grid points to the same study) and the CPU threads (a host
         setting, recorded on every trial). Fields added later are left out at the value studies
         stored before them had (``ps_last`` None, ``augment_hints`` None, ``augment_policy``
-        ``"crop"``), so those studies keep their hash."""
+        ``"clamped-crop"``), so those studies keep their hash."""
         d = self.to_dict()
         for key in _NOT_HASHED:
             d.pop(key)
@@ -107,7 +107,7 @@ class StudySpec:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StudySpec:
         """Rebuild a spec stored by :meth:`to_dict`. A stored spec without ``augment_policy`` was
-        trained with the ``"crop"`` policy, and keeps it."""
+        trained with the ``"clamped-crop"`` policy, and keeps it."""
         d = dict(d)
         d["fractions"] = tuple(d["fractions"])
         d.setdefault("augment_policy", _STORED_POLICY)

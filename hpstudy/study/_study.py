@@ -156,7 +156,7 @@ def _check_hash(name: str, stored: str, spec: StudySpec) -> None:
             f"study {name!r} in this storage was created from a different version of spec "
             f"{spec.name!r} (hash {stored[:12]} vs {spec.hash[:12]}); restore that spec, "
             "rename the new one, or use another --storage; a study created before specs had "
-            "[augment] was trained with random resized crops: add `[augment] policy = \"crop\"` "
+            "[augment] was trained with clamped crops: add `[augment] policy = \"clamped-crop\"` "
             "to its spec to continue it"
         )
 

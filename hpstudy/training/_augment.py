@@ -10,8 +10,12 @@ Two policies, both applied to ``[0, 1]`` float images before ImageNet normalizat
   The affine matrices compose as fastai composes them (flip @ rotate @ zoom), the warp moves the
   sampling grid afterwards, and the lighting runs on the logits of the resampled pixels. The
   2019 study used fastai v1's ``get_transforms()``, their equivalent.
-* ``"crop"``: a random resized crop (35–100 % of the area, aspect 3/4–4/3, clamped to the image)
-  and a left-right flip; the policy of studies created before ``"fastai"`` existed.
+* ``"crop"``: the crop-heavy option, fastai's per-image ``RandomResizedCrop(size, min_scale=0.35)``
+  (35–100 % of the area, aspect 3/4–4/3: up to ten draws per image, the first that fits the image
+  kept, else the whole image) and a left-right flip.
+* ``"clamped-crop"``: the policy of studies created before ``"fastai"`` existed, kept so they can
+  be continued: the same draw, but a crop that does not fit is clamped to the image instead of
+  drawn again, so its crops are larger than fastai's (mean area 0.66 against 0.62).
 
 A dataset plugin's hints (``Dataset.augment``, :data:`HINTS`) change both: ``no_hflip`` removes the
 left-right flip; ``vflip`` and ``rot90`` add vertical flips and quarter turns — under ``"fastai"``
@@ -34,14 +38,19 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["HINTS", "POLICIES", "Augment", "FastaiDraw", "augment_batch", "draw_fastai"]
+__all__ = ["HINTS", "POLICIES", "Augment", "FastaiDraw", "augment_batch", "crop_sizes",
+           "draw_fastai"]
 
 #: Hints a plugin may list in ``Dataset.augment``: extra transforms (``vflip``, ``rot90``) or
 #: ``no_hflip`` for images that a mirror turns into another class or into nonsense (digits, text).
 HINTS = frozenset({"vflip", "rot90", "no_hflip"})
 
-#: Augmentation policies: fastai's ``aug_transforms()`` defaults, or the earlier crop-heavy one.
-POLICIES = ("fastai", "crop")
+#: Augmentation policies: fastai's ``aug_transforms()`` defaults, fastai's random resized crop, or
+#: the earlier clamped crop of stored studies.
+POLICIES = ("fastai", "crop", "clamped-crop")
+CROP_POLICIES = ("crop", "clamped-crop")
+#: Draws per image before a random resized crop falls back to the whole image (fastai's 10).
+_CROP_TRIES = 10
 
 
 @dataclass(frozen=True)
@@ -49,15 +58,16 @@ class Augment:
     """Training augmentation settings.
 
     Attributes:
-        policy: ``"fastai"`` (fastai's ``aug_transforms()`` defaults) or ``"crop"`` (random
-            resized crops); see the module docstring.
+        policy: ``"fastai"`` (fastai's ``aug_transforms()`` defaults), ``"crop"`` (fastai's
+            random resized crops) or ``"clamped-crop"`` (those of stored studies); see the module
+            docstring.
         hflip: Flip left-right with probability 0.5 (both policies; fastai's ``do_flip``).
         hints: Extra transforms from the dataset plugin: ``vflip`` and ``rot90``, for aerial and
             microscopy images that have no "up" (see the module docstring). A plugin's ``no_hflip``
             hint turns ``hflip`` off.
-        scale: ``"crop"``: range of the crop's area as a share of the image (torchvision's
+        scale: ``"crop"``, ``"clamped-crop"``: range of the crop's area as a share of the image (torchvision's
             ``RandomResizedCrop`` convention; fastai's ``RandomResizedCrop`` uses ``min_scale``).
-        ratio: ``"crop"``: range of the crop's aspect ratio.
+        ratio: ``"crop"``, ``"clamped-crop"``: range of the crop's aspect ratio.
         max_rotate: ``"fastai"``: largest rotation, in degrees either way.
         min_zoom: ``"fastai"``: smallest zoom factor.
         max_zoom: ``"fastai"``: largest zoom factor.
@@ -112,11 +122,11 @@ def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> 
     """Augment a float batch ``N x C x H x W``; returns the same shape and dtype.
 
     ``"fastai"`` expects ``[0, 1]`` pixels (its lighting works on their logits) and returns
-    ``[0, 1]`` pixels; ``"crop"`` takes any value range and keeps values inside it. Random numbers
+    ``[0, 1]`` pixels; the crop policies take any value range and keep values inside it. Random numbers
     come from ``generator`` (a CPU generator, so runs are reproducible on any device); the
     resampling runs where ``x`` lives.
     """
-    if aug.policy == "crop":
+    if aug.policy in CROP_POLICIES:
         return _crop_batch(x, aug, generator)
     return apply_fastai(x, draw_fastai(x.shape[0], aug, generator), aug)
 
@@ -278,14 +288,33 @@ def _logit(x: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- "crop"
 
 
+def crop_sizes(n: int, aug: Augment, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Width and height of ``n`` random resized crops, as shares of the (square) image's side.
+
+    Area and log aspect ratio are drawn uniformly from ``aug.scale`` and ``aug.ratio``. Under
+    ``"crop"``, as fastai's ``RandomResizedCrop``, up to ten draws are made per image and the first
+    that fits is kept; an image with none gets the whole image (fastai's fallback for a square
+    image, whose aspect lies inside the ratio range). Under ``"clamped-crop"`` one draw is made and
+    clamped to the image.
+    """
+    tries = _CROP_TRIES if aug.policy == "crop" else 1
+    area = torch.empty(n, tries).uniform_(*aug.scale, generator=generator)
+    log_r = torch.empty(n, tries).uniform_(math.log(aug.ratio[0]), math.log(aug.ratio[1]),
+                                           generator=generator)
+    ratio = torch.exp(log_r)
+    w, h = torch.sqrt(area * ratio), torch.sqrt(area / ratio)
+    if aug.policy == "clamped-crop":
+        return w[:, 0].clamp(max=1.0), h[:, 0].clamp(max=1.0)
+    fits = (w <= 1.0) & (h <= 1.0)
+    first = fits.int().argmax(dim=1)  # the first draw that fits (0 when none does)
+    rows = torch.arange(n)
+    whole = ~fits.any(dim=1)
+    return (torch.where(whole, 1.0, w[rows, first]), torch.where(whole, 1.0, h[rows, first]))
+
+
 def _crop_affine(n: int, aug: Augment, generator: torch.Generator) -> torch.Tensor:
     """``n`` random 2x3 affine matrices in ``affine_grid``'s normalized coordinates."""
-    area = torch.empty(n).uniform_(*aug.scale, generator=generator)
-    log_r = torch.empty(n).uniform_(math.log(aug.ratio[0]), math.log(aug.ratio[1]), generator=generator)
-    ratio = torch.exp(log_r)
-    # Crop width and height as shares of the image side, clamped to the image.
-    w = torch.sqrt(area * ratio).clamp(max=1.0)
-    h = torch.sqrt(area / ratio).clamp(max=1.0)
+    w, h = crop_sizes(n, aug, generator)
     cx = (torch.rand(n, generator=generator) * 2 - 1) * (1 - w)
     cy = (torch.rand(n, generator=generator) * 2 - 1) * (1 - h)
     sx = w.clone()
@@ -309,7 +338,7 @@ def _crop_affine(n: int, aug: Augment, generator: torch.Generator) -> torch.Tens
 
 
 def _crop_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> torch.Tensor:
-    """The ``"crop"`` policy: bilinear sampling keeps values inside the input's range."""
+    """The crop policies: bilinear sampling keeps values inside the input's range."""
     n = x.shape[0]
     theta = _crop_affine(n, aug, generator).to(device=x.device, dtype=torch.float32,
                                                non_blocking=True)

@@ -74,7 +74,7 @@ def test_spec_loads_from_a_path(tmp_path: Path) -> None:
         (lambda d: d["lr_find"].update(end_lr=float("inf")), "lr_find.end_lr must be a finite number > 0"),
         (lambda d: d.update(augment="crop"), "augment must be a table"),
         (lambda d: d.update(augment={"policy": "random"}),
-         'augment.policy must be one of "fastai", "crop", got \'random\''),
+         'augment.policy must be one of "fastai", "crop", "clamped-crop", got \'random\''),
         (lambda d: d.update(augment={"hints": ["sideways"]}),
          'augment.hints must be a list of "no_hflip", "rot90", "vflip" (or [] for none)'),
         (lambda d: d.update(augment={"hints": "vflip"}), "augment.hints must be a list of"),
@@ -106,8 +106,9 @@ def test_one_ps_keeps_fastais_reading_and_the_hash_of_stored_studies() -> None:
     quick = load_spec("quickstart")
     assert quick.ps_last is None and quick.head_ps == ("fastai", None)
     # The hash quickstart studies were stored under before the ps pair (and [augment]) existed;
-    # they were trained with random resized crops, which their spec now has to say.
-    d = {**tomllib.loads((STUDIES / "quickstart.toml").read_text()), "augment": {"policy": "crop"}}
+    # they were trained with clamped crops, which their spec now has to say.
+    d = {**tomllib.loads((STUDIES / "quickstart.toml").read_text()),
+         "augment": {"policy": "clamped-crop"}}
     assert parse_spec(d, name="quickstart").hash == (
         "213e8e09a54608b48c1784478d0dbd32fe4895f441923e568c791ec337b42fb5"
     )
@@ -134,20 +135,22 @@ def test_augment_policy_and_hints_are_read() -> None:
 
 def test_augment_keeps_the_hash_of_studies_stored_before_it() -> None:
     d = _smoke_dict()
-    d["augment"] = {"policy": "crop"}
+    d["augment"] = {"policy": "clamped-crop"}
     crop = parse_spec(d, name="smoke")
     # The hash of studies/smoke.toml before specs had [augment] (they were trained with crops).
     before = "f1a0f094dc59f4c520a007eb67c904ed1ebedfdbc427222e09b962eec3f52f94"
     assert crop.hash == before
     fastai = load_spec("smoke")  # no [augment]: fastai's policy, a different design
     assert fastai.hash != before
-    d["augment"] = {"policy": "crop", "hints": []}
+    d["augment"] = {"policy": "crop"}  # fastai's random resized crop: not the stored crops
+    assert parse_spec(d, name="smoke").hash not in (before, fastai.hash)
+    d["augment"] = {"policy": "clamped-crop", "hints": []}
     assert parse_spec(d, name="smoke").hash not in (before, fastai.hash)
     # A spec stored on a study before [augment] existed has no augment keys: it means crops.
     stored = crop.to_dict()
     del stored["augment_policy"], stored["augment_hints"]
     rebuilt = StudySpec.from_dict(stored)
-    assert (rebuilt.augment_policy, rebuilt.augment_hints) == ("crop", None)
+    assert (rebuilt.augment_policy, rebuilt.augment_hints) == ("clamped-crop", None)
     assert rebuilt.hash == before
 
 
@@ -156,7 +159,7 @@ def test_a_changed_hash_tells_how_to_continue_a_study_trained_with_crops() -> No
     from hpstudy.study._study import _check_hash
 
     before = "f1a0f094dc59f4c520a007eb67c904ed1ebedfdbc427222e09b962eec3f52f94"
-    with pytest.raises(StudyMismatchError, match=r'add `\[augment\] policy = "crop"`') as err:
+    with pytest.raises(StudyMismatchError, match=r'add `\[augment\] policy = "clamped-crop"`') as err:
         _check_hash("smoke:digits", before, load_spec("smoke"))
     assert "\n" not in str(err.value)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +13,7 @@ from hpstudy.training._augment import (
     FastaiDraw,
     apply_fastai,
     augment_batch,
+    crop_sizes,
     draw_fastai,
 )
 
@@ -54,7 +56,8 @@ def test_augmentation_is_reproducible_from_the_generator(policy: str) -> None:
 def test_unknown_hints_and_policies_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown augmentation hints"):
         Augment.for_hints(["sideways"])
-    with pytest.raises(ValueError, match="unknown augmentation policy 'random'; known: fastai, crop"):
+    known = "known: fastai, crop, clamped-crop"
+    with pytest.raises(ValueError, match=f"unknown augmentation policy 'random'; {known}"):
         Augment.for_hints([], policy="random")
     with pytest.raises(ValueError, match="known: fastai, crop"):
         Augment(policy="Fastai")
@@ -243,3 +246,33 @@ def test_crop_no_hflip_never_mirrors() -> None:
     aug = replace(Augment.for_hints(["no_hflip"], "crop"), scale=(1, 1), ratio=(1, 1))
     for seed in range(5):
         assert torch.allclose(augment_batch(x, aug, _g(seed)), x, atol=1e-5)
+
+
+def test_crop_redraws_like_fastais_random_resized_crop() -> None:
+    # fastai's RandomResizedCrop(min_scale=0.35) on a square image, run for real: its crop areas.
+    import random
+
+    from fastai.vision.augment import RandomResizedCrop
+    from fastai.vision.core import PILImage
+
+    img = PILImage.create(np.zeros((100, 100, 3), dtype=np.uint8))
+    rrc = RandomResizedCrop(100, min_scale=0.35)
+    random.seed(0)
+    fastai_areas = []
+    for _ in range(4000):
+        rrc.before_call(img, split_idx=0)
+        h, w = rrc.cp_size
+        fastai_areas.append(h * w / 100**2)
+    w, h = crop_sizes(4000, Augment(policy="crop"), _g(1))
+    assert bool(((w <= 1) & (h <= 1)).all())  # every crop lies inside the image
+    ours = (w * h).numpy()
+    assert abs(ours.mean() - np.mean(fastai_areas)) < 0.01  # 0.62 both
+    ratio = (w / h).numpy()
+    assert ratio.min() >= 3 / 4 - 1e-6 and ratio.max() <= 4 / 3 + 1e-6
+
+
+def test_clamped_crop_keeps_the_stored_studies_larger_crops() -> None:
+    w, h = crop_sizes(4000, Augment(policy="clamped-crop"), _g(1))
+    fair_w, fair_h = crop_sizes(4000, Augment(policy="crop"), _g(1))
+    assert (w * h).mean() > (fair_w * fair_h).mean() + 0.02  # 0.66 against 0.62
+    assert bool(((w <= 1) & (h <= 1)).all())
