@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hpstudy.study._spec import FACTORS, StudySpec
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = [
     "BASELINE",
     "GridPoint",
     "Variant",
+    "factor_distributions",
     "grid",
     "parse_point_key",
     "point_key",
@@ -101,6 +106,21 @@ def grid(spec: StudySpec) -> list[GridPoint]:
         for f in sorted(spec.fractions)
         for v in vs
     ]
+
+
+def factor_distributions(spec: StudySpec) -> dict[str, optuna.distributions.FloatDistribution]:
+    """Each factor as an Optuna parameter: a float range over the baseline's and the factor's
+    values (log-scaled for ``lr_mult``), so Optuna's and optuna-dashboard's per-parameter views
+    (slice, contour, parallel coordinates, importance) show the five factors, not only variant
+    names. A factor the spec does not vary is a one-value range."""
+    from optuna.distributions import FloatDistribution
+
+    out = {}
+    for name in FACTORS:
+        values = [spec.baseline[name], *spec.factors.get(name, ())]
+        low, high = min(values), max(values)
+        out[name] = FloatDistribution(low, high, log=name == "lr_mult" and low > 0)
+    return out
 
 
 def search_space(spec: StudySpec) -> dict[str, list[str] | list[float] | list[int]]:

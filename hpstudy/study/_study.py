@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import warnings
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
@@ -147,6 +148,10 @@ def create_study(
             study.set_user_attr("grid_size", len(grid(spec)))
             study.set_user_attr(ATTR_HEARTBEAT, (heartbeat or HeartbeatSettings()).to_dict())
             study.set_user_attr("spec_hash", spec.hash)  # last: marks the study as complete
+        if study.metric_names is None:  # optuna-dashboard names the objective after it
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([metric])
     return StudyRef(study, spec, dataset)
 
 
@@ -278,7 +283,8 @@ def _drop_outside_grid(
 
 def _enqueue(study: optuna.Study, point: GridPoint, *, attempt: int, limit: int) -> None:
     study.enqueue_trial(
-        {"variant": point.variant.name, "fraction": point.fraction, "replicate": point.replicate},
+        {"variant": point.variant.name, "fraction": point.fraction, "replicate": point.replicate,
+         **point.variant.hparams},  # the factors too, for Optuna's per-parameter views
         user_attrs={ATTR_POINT: point.key, ATTR_ATTEMPT: attempt, ATTR_LIMIT: limit},
         skip_if_exists=False,
     )

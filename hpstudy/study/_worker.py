@@ -245,9 +245,10 @@ def _suggest_point(ref: StudyRef, trial: optuna.Trial) -> GridPoint:
 
     The replicate's range comes from the trial itself, so a worker opened before another host raised
     the study's ``replicates`` still runs the new points; a trial enqueued before replicates existed
-    is replicate 0.
+    is replicate 0. The five factors become float parameters beside ``variant``
+    (:func:`~hpstudy.study._grid.factor_distributions`).
     """
-    from hpstudy.study._grid import variants
+    from hpstudy.study._grid import factor_distributions, variants
 
     fixed = ref.study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params", {})
     variant = trial.suggest_categorical("variant", [v.name for v in variants(ref.spec)])
@@ -257,6 +258,9 @@ def _suggest_point(ref: StudyRef, trial: optuna.Trial) -> GridPoint:
         # an integer parameter: its range may grow with the study (a categorical's may not)
         high = max(ref.spec.replicates, int(fixed["replicate"]) + 1) - 1
         replicate = trial.suggest_int("replicate", 0, high)
+    for name, d in factor_distributions(ref.spec).items():
+        if name in fixed:  # trials enqueued before the factors were parameters have none
+            trial.suggest_float(name, d.low, d.high, log=d.log)
     return point_of(ref, variant, fraction, replicate)
 
 
