@@ -46,6 +46,7 @@ class LrFindSettings:
     valid_images: int = 256  # held-out validation images evaluated after every step
     divergence: float = 4.0  # stop once the smoothed loss exceeds this many times its best
     repeats: int = 1  # sweeps with different seeds; the suggestion is their median
+    lr: float | None = None  # a fixed learning rate instead of the finder's (it then never runs)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ class StudySpec:
         for key in _HASHED_WHEN_SET:  # keys added later: specs without them keep their hash
             if d[key] is None:
                 d.pop(key)
+        if d["lr_find"]["lr"] is None:
+            d["lr_find"].pop("lr")
         if d["augment_policy"] == _STORED_POLICY:
             d.pop("augment_policy")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
@@ -256,6 +259,8 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
             problems.append(f"lr_find.{key} must be an integer >= 1, got {value!r}")
         elif key == "loss" and value not in ("valid", "train"):
             problems.append(f"lr_find.loss must be \"valid\" or \"train\", got {value!r}")
+        elif key == "lr" and (not _is(value, float) or not math.isfinite(value) or value <= 0):
+            problems.append(f"lr_find.lr must be a finite number > 0, got {value!r}")
         elif key == "divergence" and (not _is(value, float) or not math.isfinite(value) or value <= 1):
             problems.append(f"lr_find.divergence must be a finite number > 1, got {value!r}")
         elif key in ("start_lr", "end_lr") and (

@@ -221,7 +221,8 @@ class Curve:
                 f"the smoothed loss is lowest at the sweep's start (lr {x[0]:.3g} to "
                 f"{x[window - 1]:.3g}) and never falls below that over the {len(y)} points to "
                 f"{x[-1]:.3g}, so there is no descent to take the steepest point of; lower "
-                "lr_find.start_lr (the descent lies below it) or raise lr_find.num_it"
+                "lr_find.start_lr (the descent lies below it), raise lr_find.num_it, or set a fixed "
+                "lr_find.lr"
             )
         i = steepest_descent(x, smoothed)
         return cls(float(x[i]), i, x, smoothed)

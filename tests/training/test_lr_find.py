@@ -280,6 +280,30 @@ def test_cli_refuses_a_sweep_that_starts_past_the_descent(tmp_path: Path, capsys
     assert "lower lr_find.start_lr" in line
 
 
+def test_a_fixed_lr_replaces_the_finder_and_keeps_the_hash_of_specs_without_it(tmp_path: Path) -> None:
+    import tomllib
+
+    from hpstudy.errors import SpecError
+    from hpstudy.study import create_study, open_storage, parse_spec
+    from hpstudy.study._runner import ensure_lr_find
+
+    data = tomllib.loads(SMOKE.read_text())
+    without = parse_spec(data, name="smoke")
+    assert without.lr_find.lr is None
+    data["lr_find"]["lr"] = 0.003
+    fixed = parse_spec(data, name="smoke")
+    assert fixed.hash != without.hash and fixed.lr_find.lr == 0.003
+    ref = create_study(open_storage(f"sqlite:///{tmp_path / 's.db'}", create=True), fixed, "digits",
+                       "accuracy")
+    assert ensure_lr_find(ref, tmp_path / "no-data", "cpu") == {"lr_find@0.2": 0.003,
+                                                                 "lr_find@1": 0.003}
+    assert ref.study.user_attrs["lr_find@1"] == {"lr": 0.003,
+                                                 "method": "fixed (lr_find.lr in the spec)"}
+    data["lr_find"]["lr"] = 0
+    with pytest.raises(SpecError, match="lr_find.lr must be a finite number > 0"):
+        parse_spec(data, name="smoke")
+
+
 def test_spec_validates_the_finder_settings() -> None:
     import tomllib
 
