@@ -1,5 +1,5 @@
 """``examples/third_party_plugin``: installed on its own, listed by ``hpstudy datasets``, and
-conformant (the suite is all a third-party author needs)."""
+conformant: its own test (``examples/third_party_plugin/tests``) runs here, unchanged."""
 
 from __future__ import annotations
 
@@ -9,31 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from hpstudy.testing import DatasetConformance, FixtureInfo, write_image
-
 EXAMPLE = Path(__file__).parents[2] / "examples" / "third_party_plugin"
-sys.path.insert(0, str(EXAMPLE))
-from hpstudy_example_plugin import FoldersDataset  # noqa: E402
+sys.path[:0] = [str(EXAMPLE), str(EXAMPLE / "tests")]
+from test_example_folders import TestFoldersDataset  # noqa: E402, F401 - collected here
 
-sys.path.remove(str(EXAMPLE))
-
-
-class TestFoldersDataset(DatasetConformance):
-    plugin = FoldersDataset
-
-    def make_fixture(self, root: Path) -> FixtureInfo:
-        for split, n in (("train", 3), ("valid", 2)):
-            for cls in ("circle", "square"):
-                for i in range(n):
-                    write_image(root / split / cls / f"{i}.png", (12, 12), seed=i)
-        (root / "train" / "circle" / "broken.png").write_bytes(b"GIF89a, not really")
-        return FixtureInfo(images=10, classes=2, labels={"circle", "square"}, train=6, valid=4,
-                           skipped=1)
-
-    def damage_victim(self, splits):  # noqa: ANN001, ANN201 - folder listing is the index
-        pytest.skip("a folder listing is this dataset's index; damaged files are in the fixture")
+del sys.path[:2]
 
 
 def test_installed_plugin_is_listed(tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ _SUFFIXES = (".png", ".jpg", ".jpeg")
 class FoldersDataset(Dataset):
     """Single-label images sorted into one folder per class, in ``train/`` and ``valid/``.
 
-    Classes are the folder names found in ``train/``. A file that does not start like a PNG or
-    JPEG is skipped and counted.
+    Classes are the folder names found in ``train/``. A file that does not start and end like a
+    PNG or JPEG (undecodable, or cut short by an interrupted copy) is skipped and counted; only
+    its first and last bytes are read.
     """
 
     name = "example-folders"
@@ -42,12 +43,28 @@ class FoldersDataset(Dataset):
                 for path in sorted((root / split / cls).glob("*")):
                     if path.suffix.lower() not in _SUFFIXES:
                         continue
-                    head = path.read_bytes()[:8]
-                    if not head.startswith((b"\x89PNG", b"\xff\xd8\xff")):
-                        skipped.append(f"{path.relative_to(root)}: not an image")
+                    problem = _damage(path)
+                    if problem:
+                        skipped.append(f"{path.relative_to(root)}: {problem}")
                         continue
                     out.append(Sample(str(path.relative_to(root)), (cls,)))
             return tuple(out)
 
         train, valid = samples("train"), samples("valid")
         return Splits(classes, train, valid, len(skipped), tuple(skipped[:5]))
+
+
+_ENDS = {b"\x89PNG": b"IEND\xaeB`\x82", b"\xff\xd8\xff": b"\xff\xd9"}
+
+
+def _damage(path: Path) -> str | None:
+    """What is wrong with an image file, from its first and last bytes (``None``: nothing)."""
+    with path.open("rb") as f:
+        head = f.read(8)
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - 16))
+        tail = f.read()
+    for magic, end in _ENDS.items():
+        if head.startswith(magic):
+            return None if end in tail else "truncated"
+    return "not an image"
