@@ -228,7 +228,7 @@ def recommend(
     from hpstudy.errors import HpstudyError
     from hpstudy.proximity import FeatureConfig, measure_proximity
     from hpstudy.study._data import StudyData
-    from hpstudy.study._lr import find_lr_on
+    from hpstudy.study._lr import FIXED_LR_METHOD, find_lr_on
 
     proximity, detail = None, {}
     if reference is not None:
@@ -249,6 +249,7 @@ def recommend(
         lr, source = stored
     else:
         found = find_lr_on(StudyData.open(dataset, data_root, spec), spec, 1.0, device)
-        lr, source = found.lr, f"lr finder ({found.method}), run now"
+        lr, source = found.lr, (found.method if found.method == FIXED_LR_METHOD
+                                else f"lr finder ({found.method}), run now")
     return advise(dataset, lr, proximity, results, threshold=threshold, lr_find_source=source,
                   proximity_detail=detail, proximity_note=proximity_note)

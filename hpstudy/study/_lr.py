@@ -13,7 +13,10 @@ from hpstudy.study._spec import LrFindSettings, StudySpec, load_spec
 if TYPE_CHECKING:
     from hpstudy.training import Hyperparams, LrFindResult
 
-__all__ = ["baseline_hyperparams", "find_lr_on", "lr_find_for_dataset"]
+__all__ = ["FIXED_LR_METHOD", "baseline_hyperparams", "find_lr_on", "lr_find_for_dataset"]
+
+#: The method stored with a spec's fixed ``lr_find.lr``.
+FIXED_LR_METHOD = "fixed (lr_find.lr in the spec)"
 
 
 def find_lr_on(
@@ -27,10 +30,16 @@ def find_lr_on(
     beta2 and dropout (the lr is what the sweep varies), as ``hpstudy run`` does for the stored
     per-(dataset, fraction) value.
 
+    A sweep with a fixed ``lr`` (the spec's ``lr_find.lr``) runs nothing and returns that lr.
+
     Raises:
         HpstudyError: If the training fraction or the validation split holds no image.
     """
-    from hpstudy.training import find_lr
+    from hpstudy.training import LrFindResult, find_lr
+
+    settings = sweep or spec.lr_find
+    if settings.lr is not None:
+        return LrFindResult(settings.lr, FIXED_LR_METHOD)
 
     train, valid = data.train(fraction), data.valid()
     if len(train) == 0 or len(valid) == 0:
@@ -38,8 +47,7 @@ def find_lr_on(
             f"dataset {data.plugin.name!r} has {len(train)} training images at fraction "
             f"{fraction:g} and {len(valid)} validation images; the finder needs both"
         )
-    return find_lr(train, valid, baseline_hyperparams(spec), data.settings(spec, device),
-                   sweep or spec.lr_find)
+    return find_lr(train, valid, baseline_hyperparams(spec), data.settings(spec, device), settings)
 
 
 def baseline_hyperparams(spec: StudySpec, lr: float = 1e-3) -> Hyperparams:
@@ -93,6 +101,7 @@ def lr_find_for_dataset(
         spec_obj.lr_find,
         loss=loss if loss is not None else spec_obj.lr_find.loss,
         repeats=repeats if repeats is not None else spec_obj.lr_find.repeats,
+        lr=None,  # the finder's own answer, even where the spec fixes an lr for its studies
     )
     resolve_arch(spec_obj.arch)
     device = resolve_device(device)

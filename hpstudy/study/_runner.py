@@ -114,8 +114,6 @@ def find_lr_point(
 ) -> dict[str, Any]:
     """Run the study's lr finder for one training fraction with the baseline hyperparameters, or
     take the spec's fixed ``lr_find.lr``."""
-    if ref.spec.lr_find.lr is not None:
-        return {"lr": ref.spec.lr_find.lr, "method": "fixed (lr_find.lr in the spec)"}
     result = find_lr_on(study_data(ref, data_root), ref.spec, fraction, device)
     return {"lr": result.lr, "method": result.method, **result.details}
 

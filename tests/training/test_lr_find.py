@@ -295,10 +295,14 @@ def test_a_fixed_lr_replaces_the_finder_and_keeps_the_hash_of_specs_without_it(t
     assert fixed.hash != without.hash and fixed.lr_find.lr == 0.003
     ref = create_study(open_storage(f"sqlite:///{tmp_path / 's.db'}", create=True), fixed, "digits",
                        "accuracy")
-    assert ensure_lr_find(ref, tmp_path / "no-data", "cpu") == {"lr_find@0.2": 0.003,
+    assert ensure_lr_find(ref, None, "cpu") == {"lr_find@0.2": 0.003,
                                                                  "lr_find@1": 0.003}
     assert ref.study.user_attrs["lr_find@1"] == {"lr": 0.003,
                                                  "method": "fixed (lr_find.lr in the spec)"}
+    from hpstudy.study import lr_find_for_dataset  # `hpstudy lr-find` still runs the finder
+
+    ran = lr_find_for_dataset("digits", fixed, fraction=0.2, device="cpu")
+    assert ran.method.startswith("steepest") and ran.details["repeats"] == 1
     data["lr_find"]["lr"] = 0
     with pytest.raises(SpecError, match="lr_find.lr must be a finite number > 0"):
         parse_spec(data, name="smoke")
