@@ -1,5 +1,5 @@
-"""The decode-once image cache: every image decoded and resized once per (dataset, size, plugin
-version, source files), kept on local disk as a memory-mapped ``uint8`` array."""
+"""The decode-once image cache: every image decoded and resized once per (dataset, size, resize
+method, plugin version, source files), kept on local disk as a memory-mapped ``uint8`` array."""
 
 from hpstudy.cache._fingerprint import DECODER_VERSION, source_fingerprint
 from hpstudy.cache._split import build_dataset_cache, cached_split

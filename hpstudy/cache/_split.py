@@ -26,26 +26,43 @@ def cached_split(
     classes: Sequence[str],
     size: int,
     *,
+    resize: str = "squish",
+    train: bool = False,
     cache: ImageCache | None = None,
     on_progress: ProgressFn | None = None,
 ) -> DecodedSplit:
     """The split's pixels memory-mapped from the cache (built on first use); damaged images are
-    left out of its rows."""
-    from hpstudy.training import DecodedSplit
-    from hpstudy.training._data import targets_of
+    left out of its rows.
 
-    entry = (cache or ImageCache()).get_or_build(dataset, root, split, samples, size,
+    Args:
+        resize: How images are made square, as fastai's ``Resize`` (``"squish"``, ``"crop"``,
+            ``"pad"``; see :func:`~hpstudy.training._data.decode_image`).
+        train: The split is trained on: with ``"crop"`` it is served squished with each
+            original's aspect ratio, and :class:`~hpstudy.training.TensorBatches` crops it at
+            random per epoch (otherwise: the centred crop, decoded once).
+
+    Raises:
+        ValueError: On an unknown resize method.
+    """
+    from hpstudy.training import DecodedSplit
+    from hpstudy.training._data import stored_resize, targets_of
+
+    method = stored_resize(resize, train)
+    entry = (cache or ImageCache()).get_or_build(dataset, root, split, samples, size, resize=method,
+                                                 aspects=method != resize,
                                                  on_progress=on_progress)
     ok = entry.ok()
     rows = None if ok.all() else torch.from_numpy(np.flatnonzero(ok).astype(np.int64))
+    aspects = entry.aspects() if method == "squish" else None  # see DecodedSplit.aspects
     return DecodedSplit(torch.from_numpy(entry.images()), targets_of(samples, classes, dataset.task),
-                        dataset.task, rows)
+                        dataset.task, rows, None if aspects is None else torch.from_numpy(aspects))
 
 
 def build_dataset_cache(
     dataset: str,
     *,
     size: int | None = None,
+    resize: str = "crop",
     data_root: str | Path | None = None,
     cache: ImageCache | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
@@ -55,10 +72,17 @@ def build_dataset_cache(
     Args:
         dataset: Registered dataset name.
         size: Square size in pixels (default: the plugin's ``image_size``).
+        resize: The study's resize method (default ``"crop"``, a spec's default): the entries
+            its training and validation splits use (see :func:`cached_split`).
         on_progress: Called with (split, done, total) while decoding.
+
+    Raises:
+        ValueError: On an unknown resize method.
     """
     from hpstudy.datasets import get_dataset, resolve_root
+    from hpstudy.training._data import check_resize, stored_resize
 
+    check_resize(resize)
     plugin = get_dataset(dataset)
     root = resolve_root(plugin, data_root)
     splits = plugin.load(root)
@@ -66,6 +90,8 @@ def build_dataset_cache(
     out = []
     for name, samples in (("train", splits.train), ("valid", splits.valid)):
         progress = (lambda d, t, n=name: on_progress(n, d, t)) if on_progress else None
+        method = stored_resize(resize, name == "train")
         out.append(cache.get_or_build(plugin, root, name, samples, size or plugin.image_size,
+                                      resize=method, aspects=method != resize,
                                       on_progress=progress))
     return out

@@ -1,11 +1,20 @@
-"""The on-disk image cache: each split decoded once per (dataset, size, plugin version, sources).
+"""The on-disk image cache: each split decoded once per (dataset, size, resize method, plugin
+version, sources).
 
 A cache entry is a folder holding ``images.npy`` (``uint8``, ``N x C x H x W``, opened memory-mapped),
-``ok.npy`` (which rows decoded) and ``meta.json`` (what was decoded, and a CRC-32 of each file). It
-is built in a temporary folder and renamed into place, under a file lock: processes on one host that
-need the same entry build it once together, and a build that is killed leaves only a temporary
-folder that is never read and is removed by the next build. Every block of ``images.npy`` is
-allocated before decoding starts, so a full disk is an error at once, never a bus error later.
+``ok.npy`` (which rows decoded), ``aspect.npy`` (each original's width / height, ``float32``) and
+``meta.json`` (what was decoded and how, and a CRC-32 of each file). It is built in a temporary
+folder and renamed into place, under a file lock: processes on one host that need the same entry
+build it once together, and a build that is killed leaves only a temporary folder that is never
+read and is removed by the next build. Every block of ``images.npy`` is allocated before decoding
+starts, so a full disk is an error at once, never a bus error later.
+
+Images are made square by the entry's resize method (``meta["resize"]``, see
+:func:`~hpstudy.training._data.decode_image`): ``"squish"``, a centred ``"crop"`` or ``"pad"``.
+The method is part of the entry's name, but a squished entry keeps the name entries had before
+hpstudy had methods: those entries (without ``aspect.npy`` and ``meta["resize"]``) stay valid, and
+are built again only for a caller that needs the aspect ratios (a training split cropped at
+random, see :func:`~hpstudy.cache.cached_split`).
 
 An entry is checked before it is used: its files against the shapes in ``meta.json`` and the
 ``.npy`` header (a few ``stat`` and header reads), and once per process against its checksums (one
@@ -40,6 +49,10 @@ CACHE_ENV = "HPSTUDY_CACHE"
 ProgressFn = Callable[[int, int], None]
 
 _FILES = ("images.npy", "ok.npy")
+#: Written by every build since entries record their resize method (``meta["resize"]``).
+_ASPECT = "aspect.npy"
+#: ``hpstudy.training._data.RESIZE_METHODS`` (kept here so listing the cache imports no trainer).
+_METHODS = ("crop", "squish", "pad")
 _META_KEYS = ("dataset", "split", "size", "channels", "images", "damaged", "crc32")
 _CHUNK = 16 * 2**20
 #: Files whose checksum this process has verified: (path, inode, size, mtime in ns).
@@ -77,6 +90,20 @@ class CacheEntry:
         return np.load(self.path / "ok.npy")
 
     @property
+    def resize(self) -> str:
+        """How the images were made square (``"squish"`` for entries built before methods)."""
+        return self.meta.get("resize", "squish")
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The entry's data files (``aspect.npy`` only in entries that record their method)."""
+        return (*_FILES, _ASPECT) if "resize" in self.meta else _FILES
+
+    def aspects(self) -> np.ndarray | None:
+        """Each original's width / height (``None`` for an entry built before they were kept)."""
+        return np.load(self.path / _ASPECT) if _ASPECT in self.files else None
+
+    @property
     def nbytes(self) -> int:
         return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
 
@@ -87,15 +114,21 @@ class ImageCache:
     def __init__(self, cache_dir: str | Path | None = None) -> None:
         self.root = cache_root(cache_dir) / "images"
 
-    def _key(self, dataset: Dataset, split: str, size: int, fingerprint: str) -> Path:
-        return self.root / dataset.name / f"{split}-{size}px-v{dataset.version}-{fingerprint[:20]}"
+    def _key(self, dataset: Dataset, split: str, size: int, fingerprint: str,
+             resize: str = "squish") -> Path:
+        name = f"{_prefix(split, size, resize)}{dataset.version}-{fingerprint[:20]}"
+        return self.root / dataset.name / name
 
     def lookup(self, dataset: Dataset, root: Path, split: str, samples: Sequence[Sample],
-               size: int) -> CacheEntry | None:
-        """The entry for these samples if it is built, current and intact, else ``None``."""
-        path = self._key(dataset, split, size, source_fingerprint(dataset, root, samples, size))
+               size: int, *, resize: str = "squish", aspects: bool = False) -> CacheEntry | None:
+        """The entry for these samples if it is built, current and intact (and holds aspect
+        ratios, with ``aspects``), else ``None``."""
+        from hpstudy.training._data import check_resize
+
+        path = self._key(dataset, split, size, source_fingerprint(dataset, root, samples, size),
+                         check_resize(resize))
         entry = _inspect(path, verify=True)
-        return entry if entry is not None and entry.problem is None else None
+        return entry if _usable(entry, aspects) else None
 
     def get_or_build(
         self,
@@ -105,6 +138,8 @@ class ImageCache:
         samples: Sequence[Sample],
         size: int,
         *,
+        resize: str = "squish",
+        aspects: bool = False,
         threads: int | None = None,
         on_progress: ProgressFn | None = None,
     ) -> CacheEntry:
@@ -112,32 +147,42 @@ class ImageCache:
 
         Concurrent callers on one host wait for a single build. An entry is verified (see
         :func:`verify_entry`) before it is returned; a damaged one is rebuilt, with one
-        ``RuntimeWarning`` that says what was wrong. Entries of the same split with an older
-        fingerprint are removed once the new one is in place.
+        ``RuntimeWarning`` that says what was wrong. Entries of the same split, size and method
+        with an older fingerprint are removed once the new one is in place.
+
+        Args:
+            resize: How images are made square (see :func:`~hpstudy.training._data.decode_image`).
+            aspects: The caller needs each original's aspect ratio: a squished entry built before
+                hpstudy kept them is built again (same name, same pixels, plus ``aspect.npy``).
 
         Raises:
+            ValueError: On an unknown resize method.
             HpstudyError: If the cache folder cannot be written (no permission, a full disk: the
                 message names the folder and how much space the entry needs) or read.
         """
         from filelock import FileLock
 
+        from hpstudy.training._data import check_resize
+
         fingerprint = source_fingerprint(dataset, root, samples, size)
-        path = self._key(dataset, split, size, fingerprint)
+        path = self._key(dataset, split, size, fingerprint, check_resize(resize))
         entry = _inspect(path, verify=True)
-        if entry is not None and entry.problem is None:
+        if _usable(entry, aspects):
             return entry
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(path) + ".lock"):
                 entry = _inspect(path, verify=True)  # another process may have built it meanwhile
-                if entry is None or entry.problem is not None:
+                if not _usable(entry, aspects):
                     if entry is not None:
-                        warnings.warn(f"the image cache entry {path} is damaged ({entry.problem}); "
-                                      "rebuilding it", RuntimeWarning, stacklevel=2)
-                        shutil.rmtree(path)
-                    entry = _build(dataset, root, split, samples, size, fingerprint, path,
+                        if entry.problem is not None:
+                            warnings.warn(f"the image cache entry {path} is damaged "
+                                          f"({entry.problem}); rebuilding it", RuntimeWarning,
+                                          stacklevel=2)
+                        shutil.rmtree(path)  # damaged, or built before aspect ratios were kept
+                    entry = _build(dataset, root, split, samples, size, fingerprint, path, resize,
                                    threads=threads, on_progress=on_progress)
-                    _remove_stale(path, split, size)
+                    _remove_stale(path, _prefix(split, size, resize))
         except HpstudyError:
             raise
         except OSError as exc:
@@ -195,7 +240,7 @@ def verify_entry(entry: CacheEntry) -> str | None:
     header, sizes) take under a millisecond. Training memory-maps the same pages, so the read also
     warms the page cache for it. The build records the checksums at the same cost, once.
     """
-    for name in _FILES:
+    for name in entry.files:
         path = entry.path / name
         key = _verified_key(path)
         if key in _VERIFIED:
@@ -230,6 +275,8 @@ def _inspect(path: Path, *, verify: bool) -> CacheEntry | None:
             or not all(isinstance(meta[k], int) for k in ("images", "channels", "size"))):
         return CacheEntry(path, meta, "meta.json lacks fields (damaged, or built by an older "
                                       "hpstudy)")
+    if "resize" in meta and meta["resize"] not in _METHODS:
+        return CacheEntry(path, meta, f"meta.json names an unknown resize method {meta['resize']!r}")
     entry = CacheEntry(path, meta)
     try:
         problem = _check_files(entry)
@@ -260,7 +307,21 @@ def _check_files(entry: CacheEntry) -> str | None:
     ok = entry.ok()
     if ok.shape != (m["images"],) or ok.dtype != np.bool_:
         return f"ok.npy holds {ok.dtype} {ok.shape}, meta.json says {m['images']} images"
+    aspects = entry.aspects()
+    if aspects is not None and (aspects.shape != (m["images"],) or aspects.dtype != np.float32):
+        return f"{_ASPECT} holds {aspects.dtype} {aspects.shape}, meta.json says {m['images']} images"
     return None
+
+
+def _usable(entry: CacheEntry | None, aspects: bool) -> bool:
+    """Whether ``entry`` is there, intact, and holds aspect ratios when they are needed."""
+    return entry is not None and entry.problem is None and (not aspects or _ASPECT in entry.files)
+
+
+def _prefix(split: str, size: int, resize: str) -> str:
+    """The start of an entry's name, up to its plugin version: the squished entries keep the
+    names of the entries built before hpstudy had resize methods."""
+    return f"{split}-{size}px-v" if resize == "squish" else f"{split}-{size}px-{resize}-v"
 
 
 def _cache_error(where: Path, exc: OSError, need: int | None = None) -> HostError:
@@ -317,9 +378,8 @@ def _reserve(f: Any, offset: int, length: int) -> None:
     f.flush()
 
 
-def _remove_stale(current: Path, split: str, size: int) -> None:
-    """Drop older builds of the same split and size, and leftovers of killed builds."""
-    prefix = f"{split}-{size}px-"
+def _remove_stale(current: Path, prefix: str) -> None:
+    """Drop older builds of the same split, size and method, and leftovers of killed builds."""
     for other in current.parent.iterdir():
         if other == current or not other.name.startswith(prefix) or other.suffix == ".lock":
             continue
@@ -334,6 +394,7 @@ def _build(
     size: int,
     fingerprint: str,
     path: Path,
+    resize: str,
     *,
     threads: int | None,
     on_progress: ProgressFn | None,
@@ -350,7 +411,7 @@ def _build(
     shape = (n, channels, size, size)
     try:
         tmp.mkdir()
-        meta, damaged = _write_entry(tmp, dataset, root, split, samples, shape, fingerprint,
+        meta, damaged = _write_entry(tmp, dataset, root, split, samples, shape, fingerprint, resize,
                                      threads=threads, on_progress=on_progress, start=start)
         os.replace(tmp, path)  # atomic: the entry appears complete or not at all
     except BaseException as exc:
@@ -359,7 +420,7 @@ def _build(
             raise _cache_error(path.parent, exc, need=int(np.prod(shape))) from None
         raise
     entry = CacheEntry(path, meta)
-    for name in _FILES:  # just checksummed while writing: no need to read it again here
+    for name in entry.files:  # just checksummed while writing: no need to read it again here
         _VERIFIED.add(_verified_key(path / name))
     if damaged:
         warn_damaged(dataset.name, damaged, n)
@@ -374,6 +435,7 @@ def _write_entry(
     samples: Sequence[Sample],
     shape: tuple[int, int, int, int],
     fingerprint: str,
+    resize: str,
     *,
     threads: int | None,
     on_progress: ProgressFn | None,
@@ -384,16 +446,19 @@ def _write_entry(
 
     n, channels, size, _ = shape
     images = _allocate(tmp / "images.npy", shape)
-    ok, damaged = decode_rows(dataset, root, samples, size, images, threads=threads,
-                              on_progress=on_progress)
+    aspects = np.ones(n, dtype=np.float32)  # undecodable rows keep 1
+    ok, damaged = decode_rows(dataset, root, samples, size, images, method=resize, aspects=aspects,
+                              threads=threads, on_progress=on_progress)
     images.flush()
     del images
     np.save(tmp / "ok.npy", ok)
+    np.save(tmp / _ASPECT, aspects)
     meta = {
         "dataset": dataset.name,
         "plugin_version": dataset.version,
         "split": split,
         "size": size,
+        "resize": resize,
         "channels": channels,
         "images": n,
         "damaged": len(damaged),
@@ -402,7 +467,7 @@ def _write_entry(
         "built_by": f"{socket.gethostname()}:{os.getpid()}",
         "build_s": round(time.perf_counter() - start, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "crc32": {name: file_crc32(tmp / name) for name in _FILES},
+        "crc32": {name: file_crc32(tmp / name) for name in (*_FILES, _ASPECT)},
     }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
     return meta, damaged

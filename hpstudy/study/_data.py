@@ -1,5 +1,5 @@
-"""A study's data inside one worker: the plugin's splits, decoded once into the image cache and
-memory-mapped from there, subset per fraction."""
+"""A study's data inside one worker: the plugin's splits, decoded once into the image cache (made
+square by the spec's ``resize``) and memory-mapped from there, subset per fraction."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ __all__ = ["StudyData"]
 
 @dataclass
 class StudyData:
-    """The dataset of a study as one worker sees it. Images are decoded on first use, once."""
+    """The dataset of a study as one worker sees it. Images are decoded on first use, once.
+
+    ``resize`` is the spec's: the validation split is decoded with it; with ``"crop"`` the
+    training split is decoded squished with its aspect ratios and cropped at random per epoch
+    (see :func:`~hpstudy.cache.cached_split`).
+    """
 
     plugin: Dataset
     root: Path
@@ -26,6 +31,7 @@ class StudyData:
     image_size: int
     seed: int
     cache_dir: str | None = None
+    resize: str = "crop"
     _train: DecodedSplit | None = field(default=None, repr=False)
     _valid: DecodedSplit | None = field(default=None, repr=False)
 
@@ -46,7 +52,7 @@ class StudyData:
         root = resolve_root(plugin, data_root)
         splits = plugin.load(root)
         return cls(plugin, root, splits, spec.image_size or plugin.image_size, spec.seed,
-                   str(cache_dir) if cache_dir is not None else None)
+                   str(cache_dir) if cache_dir is not None else None, spec.resize)
 
     def settings(
         self, spec: StudySpec, device: str, *, compile_mode: str | None = None,
@@ -71,13 +77,15 @@ class StudyData:
             augment_policy=spec.augment_policy,
             extra_metrics=tuple(self.plugin.extra_metrics),
             compile_mode=compile_mode,
+            resize=spec.resize,
         )
 
     def _decode(self, split: str, samples) -> DecodedSplit:  # noqa: ANN001
         from hpstudy.cache import ImageCache, cached_split
 
         return cached_split(self.plugin, self.root, split, samples, self.splits.classes,
-                            self.image_size, cache=ImageCache(self.cache_dir))
+                            self.image_size, resize=self.resize, train=split == "train",
+                            cache=ImageCache(self.cache_dir))
 
     def valid(self) -> DecodedSplit:
         """The whole validation split (never subset; damaged images left out)."""

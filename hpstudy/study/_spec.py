@@ -33,6 +33,10 @@ AUGMENT_POLICIES: tuple[str, ...] = ("fastai", "crop", "clamped-crop")
 AUGMENT_HINTS: tuple[str, ...] = ("no_hflip", "rot90", "vflip")
 #: The policy of studies stored before specs had ``[augment]``.
 _STORED_POLICY = "clamped-crop"
+#: ``resize`` values; the same as ``hpstudy.training._data.RESIZE_METHODS``.
+RESIZE_METHODS: tuple[str, ...] = ("crop", "squish", "pad")
+#: How studies stored before specs had ``resize`` made their images square.
+_STORED_RESIZE = "squish"
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class StudySpec:
     ps_last: float | None = None
     augment_policy: str = "fastai"
     augment_hints: tuple[str, ...] | None = None
+    resize: str = "crop"
 
     @property
     def head_ps(self) -> tuple[str, float | None]:
@@ -94,7 +99,7 @@ class StudySpec:
         replicates (raising it adds grid points to the same study) and the CPU threads (a host
         setting, recorded on every trial). Fields added later are left out at the value studies
         stored before them had (``ps_last`` None, ``augment_hints`` None, ``augment_policy``
-        ``"clamped-crop"``), so those studies keep their hash."""
+        ``"clamped-crop"``, ``resize`` ``"squish"``), so those studies keep their hash."""
         d = self.to_dict()
         for key in _NOT_HASHED:
             d.pop(key)
@@ -105,15 +110,19 @@ class StudySpec:
             d["lr_find"].pop("lr")
         if d["augment_policy"] == _STORED_POLICY:
             d.pop("augment_policy")
+        if d["resize"] == _STORED_RESIZE:
+            d.pop("resize")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StudySpec:
         """Rebuild a spec stored by :meth:`to_dict`. A stored spec without ``augment_policy`` was
-        trained with the ``"clamped-crop"`` policy, and keeps it."""
+        trained with the ``"clamped-crop"`` policy, and one without ``resize`` on squished
+        images; they keep them."""
         d = dict(d)
         d["fractions"] = tuple(d["fractions"])
         d.setdefault("augment_policy", _STORED_POLICY)
+        d.setdefault("resize", _STORED_RESIZE)
         if d.get("augment_hints") is not None:
             d["augment_hints"] = tuple(d["augment_hints"])
         d["factors"] = {k: tuple(v) for k, v in d["factors"].items()}
@@ -144,6 +153,7 @@ _TOP: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "factors": (dict, True),
     "lr_find": (dict, False),
     "augment": (dict, False),
+    "resize": (str, False),
 }
 
 
@@ -268,6 +278,10 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
         ):
             problems.append(f"lr_find.{key} must be a finite number > 0, got {value!r}")
     policy, hints = _augment(data.get("augment", {}), problems)
+    resize = data.get("resize", "crop")
+    if resize not in RESIZE_METHODS:
+        allowed = ", ".join(f'"{m}"' for m in RESIZE_METHODS)
+        problems.append(f"resize must be one of {allowed}, got {resize!r}")
     if problems:
         raise SpecError(f"{source}: " + "; ".join(problems))
     settings = LrFindSettings(**lr_find)
@@ -293,6 +307,7 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
         ps_last=None if ps_last is None else float(ps_last),
         augment_policy=policy,
         augment_hints=hints,
+        resize=resize,
     )
 
 

@@ -27,6 +27,11 @@ Every image of a batch gets its own random parameters, drawn on the CPU from the
 ``torch.Generator`` (reproducible on any device); the resampling is one batched ``affine_grid`` +
 ``grid_sample`` call where the batch lives, so augmentation costs a few kernel launches per batch
 instead of per-image PIL work on the CPU.
+
+A ``window`` (see :func:`augment_batch`) crops each image inside the same resampling: the
+augmented image is sampled from a window of the given image (fastai's ``Resize`` crop of a
+non-square original, drawn per epoch from its squished copy), with reflection at the window's
+edges as fastai reflects at the edges of the image it cropped.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["HINTS", "POLICIES", "Augment", "FastaiDraw", "augment_batch", "crop_sizes",
-           "draw_fastai"]
+__all__ = ["HINTS", "POLICIES", "Augment", "FastaiDraw", "apply_window", "augment_batch",
+           "crop_sizes", "draw_fastai"]
 
 #: Hints a plugin may list in ``Dataset.augment``: extra transforms (``vflip``, ``rot90``) or
 #: ``no_hflip`` for images that a mirror turns into another class or into nonsense (digits, text).
@@ -118,17 +123,60 @@ class Augment:
         return bool(self.hints & {"vflip", "rot90"})
 
 
-def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator, *,
+                  window: torch.Tensor | None = None) -> torch.Tensor:
     """Augment a float batch ``N x C x H x W``; returns the same shape and dtype.
 
     ``"fastai"`` expects ``[0, 1]`` pixels (its lighting works on their logits) and returns
     ``[0, 1]`` pixels; the crop policies take any value range and keep values inside it. Random numbers
     come from ``generator`` (a CPU generator, so runs are reproducible on any device); the
     resampling runs where ``x`` lives.
+
+    Args:
+        window: ``N x 2 x 3`` affine maps (on the CPU, like the draws) from the normalized
+            coordinates of the image to augment to those of ``x``, in ``affine_grid``'s
+            ``align_corners=False`` convention (-1 and 1 are the outer edges): each image is
+            augmented as if it were the window of ``x`` resized to ``H x W``, in the same single
+            ``grid_sample``. The window is applied to the final sampling grid (after the policy's
+            affine and warp), whose points outside the image are first reflected into it, as
+            the policy's reflection padding would. ``None``: the whole of ``x``.
     """
     if aug.policy in CROP_POLICIES:
-        return _crop_batch(x, aug, generator)
-    return apply_fastai(x, draw_fastai(x.shape[0], aug, generator), aug)
+        return _crop_batch(x, aug, generator, window)
+    return apply_fastai(x, draw_fastai(x.shape[0], aug, generator), aug, window=window)
+
+
+def apply_window(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Resample each image of ``x`` from its window (see :func:`augment_batch`) to the same
+    ``H x W``: the crop alone, in one ``affine_grid`` + ``grid_sample`` (bilinear)."""
+    window = window.to(device=x.device, dtype=torch.float32, non_blocking=True)
+    grid = F.affine_grid(window, list(x.shape), align_corners=False)
+    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="reflection",
+                        align_corners=False)
+    return out.to(x.dtype)
+
+
+def _reflect(coords: torch.Tensor) -> torch.Tensor:
+    """Normalized coordinates reflected into ``[-1, 1]`` about -1 and 1 (``grid_sample``'s
+    reflection padding, done before a window maps them elsewhere)."""
+    return 1 - ((coords + 1).remainder(4) - 2).abs()
+
+
+def _through_window(coords: torch.Tensor, window: torch.Tensor, *,
+                    align_corners: bool) -> torch.Tensor:
+    """A sampling grid (``N x H x W x 2``) of the windowed image, reflected into it, mapped by
+    ``window`` to ``x``'s coordinates (``align_corners=False`` convention).
+
+    ``align_corners``: the convention of ``coords`` (``True``: -1 and 1 are the centres of the
+    corner pixels); such coordinates are moved to the edge convention the window is given in.
+    """
+    coords = _reflect(coords)
+    if align_corners:
+        h, w = coords.shape[1:3]
+        coords = coords * coords.new_tensor([(w - 1) / w, (h - 1) / h])
+    flat = coords.reshape(coords.shape[0], -1, 2)
+    moved = flat @ window[:, :, :2].transpose(1, 2) + window[:, :, 2].unsqueeze(1)
+    return moved.view_as(coords)
 
 
 # --------------------------------------------------------------------------- "fastai"
@@ -251,16 +299,20 @@ def _fastai_warp(d: FastaiDraw) -> torch.Tensor:
     return torch.cat([coeffs, one[:, None]], 1).view(n, 3, 3)
 
 
-def apply_fastai(x: torch.Tensor, d: FastaiDraw, aug: Augment) -> torch.Tensor:
+def apply_fastai(x: torch.Tensor, d: FastaiDraw, aug: Augment, *,
+                 window: torch.Tensor | None = None) -> torch.Tensor:
     """Apply one draw of fastai's ``aug_transforms()`` to ``[0, 1]`` images ``x``: the affine
     grid, the warp of its coordinates, one ``grid_sample``, then brightness and contrast on the
     logits. Warp and lighting are skipped (as ``aug_transforms`` skips them) when their maximum
-    is 0."""
+    is 0. ``window``: see :func:`augment_batch`."""
     n = x.shape[0]
     # Every parameter in one copy to the device; non_blocking: a blocking copy to a GPU would
     # wait for all queued work at every batch.
-    params = torch.cat([_fastai_affine(d).reshape(n, 6), _fastai_warp(d).reshape(n, 9),
-                        _logit(d.brightness)[:, None], d.contrast[:, None]], 1)
+    parts = [_fastai_affine(d).reshape(n, 6), _fastai_warp(d).reshape(n, 9),
+             _logit(d.brightness)[:, None], d.contrast[:, None]]
+    if window is not None:
+        parts.append(window.reshape(n, 6).to(device=parts[0].device, dtype=torch.float32))
+    params = torch.cat(parts, 1)
     params = params.to(device=x.device, dtype=torch.float32, non_blocking=True)
     theta, h = params[:, :6].view(n, 2, 3), params[:, 6:15].view(n, 3, 3)
     brightness, contrast = params[:, 15].view(n, 1, 1, 1), params[:, 16].view(n, 1, 1, 1)
@@ -272,8 +324,12 @@ def apply_fastai(x: torch.Tensor, d: FastaiDraw, aug: Augment) -> torch.Tensor:
         flat = coords.view(n, -1, 2)
         moved = flat @ h[..., :2].transpose(1, 2) + h[..., 2].unsqueeze(1)
         coords = (moved[..., :2] / moved[..., 2:]).view_as(coords)
+    corners = True
+    if window is not None:
+        coords = _through_window(coords, params[:, 17:23].view(n, 2, 3), align_corners=True)
+        corners = False  # the window's convention
     out = F.grid_sample(x.float(), coords, mode="bilinear", padding_mode="reflection",
-                        align_corners=True)
+                        align_corners=corners)
     if aug.max_lighting:
         out = torch.sigmoid((_logit(out) + brightness) * contrast)
     return out.to(x.dtype)
@@ -337,11 +393,20 @@ def _crop_affine(n: int, aug: Augment, generator: torch.Generator) -> torch.Tens
     return theta
 
 
-def _crop_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> torch.Tensor:
-    """The crop policies: bilinear sampling keeps values inside the input's range."""
+def _crop_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator,
+                window: torch.Tensor | None = None) -> torch.Tensor:
+    """The crop policies: bilinear sampling keeps values inside the input's range.
+
+    A ``window`` composes with the crop's affine into one: crops, flips and quarter turns keep
+    the grid inside the image, so there is nothing to reflect first.
+    """
     n = x.shape[0]
-    theta = _crop_affine(n, aug, generator).to(device=x.device, dtype=torch.float32,
-                                               non_blocking=True)
+    theta = _crop_affine(n, aug, generator)
+    if window is not None:
+        window = window.to(dtype=torch.float32, device=theta.device)
+        theta = torch.cat([window[:, :, :2] @ theta[:, :, :2],
+                           window[:, :, :2] @ theta[:, :, 2:] + window[:, :, 2:]], 2)
+    theta = theta.to(device=x.device, dtype=torch.float32, non_blocking=True)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="reflection",
                         align_corners=False)

@@ -5,10 +5,18 @@ is decoded once: in memory by :func:`decode_split`, or memory-mapped from the on
 (:mod:`hpstudy.cache`). :class:`TensorBatches` turns it into augmented, normalized float batches on
 the training device: the whole split is copied into GPU memory when it fits, otherwise batches stream
 from the memory map through pinned memory with a prefetching thread.
+
+Images are made square as fastai's ``Resize(size, method)`` makes them (:data:`RESIZE_METHODS`):
+``"squish"`` resizes the whole image, ``"crop"`` takes the largest centred square, ``"pad"``
+reflects the short side out to a square, each then resized (bilinear) to ``size``. fastai's crop
+is random on the training split; that split is stored squished with each original's aspect ratio,
+and :class:`TensorBatches` draws the crop per image and epoch as a window of the squished image,
+inside the augmentation's resampling on the device.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import queue
@@ -18,25 +26,33 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from hpstudy.datasets import Dataset, Sample, Task
 from hpstudy.errors import HpstudyError
-from hpstudy.training._augment import Augment, augment_batch
+from hpstudy.training._augment import Augment, apply_window, augment_batch
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = [
     "GPU_SHARE_ENV",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "RESIZE_METHODS",
     "DecodedSplit",
     "TensorBatches",
+    "check_resize",
+    "crop_windows",
     "decode_image",
     "decode_rows",
     "decode_split",
     "fits_in_memory",
     "gpu_memory_share",
+    "stored_resize",
     "targets_of",
 ]
 
@@ -46,6 +62,10 @@ DEFAULT_GPU_SHARE = 0.5
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: How images are made square, as fastai's ``ResizeMethod``: a centred (validation) or random
+#: (training) square crop, the whole image squished, or the whole image reflection-padded.
+RESIZE_METHODS = ("crop", "squish", "pad")
 
 
 @dataclass(frozen=True)
@@ -57,12 +77,16 @@ class DecodedSplit:
     data and 0/1 rows (``float32``, ``N x n_classes``) for multi-label data. ``rows`` selects and
     orders the rows this split consists of (``None``: all of them). Damaged images are left out of
     ``rows``, so positions in the plugin's sample list stay valid (see :meth:`select`).
+    ``aspects`` (``float32``, one per backing row) is each original's width / height when the
+    pixels are the originals squished to a square (what a random crop is drawn from, see
+    :class:`TensorBatches`); ``None`` when they are not (cropped or padded already) or unknown.
     """
 
     images: torch.Tensor
     targets: torch.Tensor
     task: Task
     rows: torch.Tensor | None = None
+    aspects: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0]) if self.rows is None else int(self.rows.shape[0])
@@ -77,31 +101,42 @@ class DecodedSplit:
     def subset(self, index: Sequence[int] | np.ndarray | torch.Tensor) -> DecodedSplit:
         """The images at positions ``index`` of this split (positions, not backing rows)."""
         idx = torch.as_tensor(np.asarray(index, dtype=np.int64))
-        return DecodedSplit(self.images, self.targets, self.task, self._rows()[idx])
+        return dataclasses.replace(self, rows=self._rows()[idx])
 
     def select(self, sample_positions: Sequence[int]) -> DecodedSplit:
         """The usable images among positions of the plugin's sample list (damaged ones dropped)."""
         wanted = torch.as_tensor(np.asarray(sample_positions, dtype=np.int64))
         if self.rows is None:
-            return DecodedSplit(self.images, self.targets, self.task, wanted)
+            return dataclasses.replace(self, rows=wanted)
         keep = torch.isin(wanted, self.rows)
-        return DecodedSplit(self.images, self.targets, self.task, wanted[keep])
+        return dataclasses.replace(self, rows=wanted[keep])
 
     def gather(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pixels and targets at ``positions`` of this split (a copy, on the CPU)."""
+        """Pixels and targets at ``positions`` of this split (a copy, on the CPU); their aspect
+        ratios are :meth:`aspects_at` the same positions."""
         rows = positions if self.rows is None else self.rows[positions]
-        if self.rows is None and len(rows) == self.images.shape[0]:
-            return self.images, self.targets
+        n = self.images.shape[0]
+        if self.rows is None and len(rows) == n and torch.equal(rows, torch.arange(n)):
+            return self.images, self.targets  # all of them, in order: no copy
         sorted_rows, order = torch.sort(rows)  # sequential reads from a memory map
         images = self.images[sorted_rows]
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(len(order))
         return images[inverse], self.targets[rows]
 
+    def aspects_at(self, positions: torch.Tensor) -> torch.Tensor | None:
+        """Original width / height at ``positions`` of this split (``None`` without aspects)."""
+        if self.aspects is None:
+            return None
+        return self.aspects[positions if self.rows is None else self.rows[positions]]
+
     def materialize(self) -> DecodedSplit:
         """A copy holding only this split's rows, in memory."""
-        images, targets = self.gather(torch.arange(len(self)))
-        return DecodedSplit(images.clone(), targets.clone(), self.task)
+        everything = torch.arange(len(self))
+        images, targets = self.gather(everything)
+        aspects = self.aspects_at(everything)
+        return DecodedSplit(images.clone(), targets.clone(), self.task,
+                            aspects=None if aspects is None else aspects.clone())
 
 
 def targets_of(samples: Sequence[Sample], classes: Sequence[str], task: Task) -> torch.Tensor:
@@ -116,8 +151,38 @@ def targets_of(samples: Sequence[Sample], classes: Sequence[str], task: Task) ->
     return out
 
 
-def decode_image(dataset: Dataset, root: Path, item: str, size: int, channels: int) -> np.ndarray:
-    """Decode one item and resize it (bilinear) to ``channels x size x size`` ``uint8``.
+def check_resize(method: str) -> str:
+    """``method`` if it is one of :data:`RESIZE_METHODS`.
+
+    Raises:
+        ValueError: Otherwise.
+    """
+    if method not in RESIZE_METHODS:
+        raise ValueError(f"unknown resize method {method!r}; known: {', '.join(RESIZE_METHODS)}")
+    return method
+
+
+def stored_resize(resize: str, train: bool) -> str:
+    """How a split's pixels are decoded for ``resize``: a training split to be cropped at random
+    is stored squished (with its aspect ratios; the crop is drawn per epoch, see
+    :class:`TensorBatches`), every other split as ``resize`` says.
+
+    Raises:
+        ValueError: On an unknown method.
+    """
+    return "squish" if check_resize(resize) == "crop" and train else resize
+
+
+def decode_image(dataset: Dataset, root: Path, item: str, size: int, channels: int,
+                 method: str = "squish") -> tuple[np.ndarray, float]:
+    """Decode one item and make it ``channels x size x size`` ``uint8`` as fastai's
+    ``Resize(size, method)`` does on the validation split: ``"squish"`` resizes it (bilinear),
+    ``"crop"`` cuts the largest centred square and resizes that, ``"pad"`` reflection-pads the
+    short side to a centred square and resizes that (fastai's pixel arithmetic throughout, so
+    the result equals fastai's).
+
+    Returns:
+        The pixels, and the decoded image's width / height.
 
     Raises:
         OSError, ValueError, SyntaxError, KeyError, IndexError: When the image cannot be decoded.
@@ -128,10 +193,33 @@ def decode_image(dataset: Dataset, root: Path, item: str, size: int, channels: i
     mode = "L" if channels == 1 else "RGB"
     if img.mode != mode:
         img = img.convert(mode)
+    w, h = img.size
+    if method != "squish":
+        img = _square(img, size, method)
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BILINEAR)
     a = np.asarray(img)
-    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), w / h
+
+
+def _square(img: Image.Image, size: int, method: str) -> Image.Image:
+    """fastai's ``Resize.encodes`` for a square target, centred (its validation ``pcts``), before
+    the resize: the largest (crop) or smallest (pad) square, cropped or reflection-padded."""
+    from PIL import Image
+
+    w, h = img.size
+    m = min(w / size, h / size) if method == "crop" else max(w / size, h / size)
+    side = int(m * size)  # fastai's arithmetic (it may come out a pixel short of the image)
+    left, top = int(0.5 * (w - side)), int(0.5 * (h - side))
+    box = (max(left, 0), max(top, 0), min(left + side, w), min(top + side, h))
+    if box != (0, 0, w, h):
+        img = img.crop(box)
+    pad = (max(-left, 0), max(-top, 0), max(side - w + left, 0), max(side - h + top, 0))
+    if any(pad):
+        a = np.asarray(img)
+        widths = ((pad[1], pad[3]), (pad[0], pad[2])) + (((0, 0),) if a.ndim == 3 else ())
+        img = Image.fromarray(np.pad(a, widths, mode="reflect"))
+    return img
 
 
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, KeyError, IndexError)
@@ -160,22 +248,33 @@ def decode_split(
     classes: Sequence[str],
     size: int,
     *,
+    resize: str = "squish",
+    train: bool = False,
     threads: int | None = None,
 ) -> DecodedSplit:
-    """Decode and resize (bilinear, to ``size`` x ``size``) every sample once, into memory.
+    """Decode every sample once, into memory, made square and ``size`` x ``size`` (bilinear) by
+    ``resize`` (see :func:`decode_image`); a ``train`` split to be cropped at random is squished
+    and carries its aspect ratios (see :func:`stored_resize`).
 
     The split is grayscale (one channel) when its images are (see :func:`guess_channels`).
     Images that fail to decode are left out of the split's ``rows`` and reported in one warning.
+
+    Raises:
+        ValueError: On an unknown resize method.
     """
+    method = stored_resize(resize, train)
     channels = guess_channels(dataset, root, samples)
     images = np.zeros((len(samples), channels, size, size), dtype=np.uint8)
-    ok, damaged = decode_rows(dataset, root, samples, size, images, threads=threads)
+    aspects = np.ones(len(samples), dtype=np.float32)
+    ok, damaged = decode_rows(dataset, root, samples, size, images, method=method, aspects=aspects,
+                              threads=threads)
     rows = None
     if damaged:
         warn_damaged(dataset.name, damaged, len(samples))
         rows = torch.from_numpy(np.flatnonzero(ok).astype(np.int64))
     return DecodedSplit(torch.from_numpy(images), targets_of(samples, classes, dataset.task),
-                        dataset.task, rows)
+                        dataset.task, rows,
+                        torch.from_numpy(aspects) if method == "squish" else None)
 
 
 def decode_rows(
@@ -185,11 +284,14 @@ def decode_rows(
     size: int,
     out: np.ndarray,
     *,
+    method: str = "squish",
+    aspects: np.ndarray | None = None,
     threads: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Decode every sample into row ``i`` of ``out`` (``N x C x size x size`` ``uint8``, in memory
-    or memory-mapped) with a thread pool.
+    or memory-mapped) with a thread pool, made square by ``method`` (see :func:`decode_image`);
+    each original's width / height into ``aspects[i]`` when given.
 
     Returns:
         Which rows decoded (a boolean mask) and, for the others, ``"item (error)"`` texts.
@@ -201,7 +303,9 @@ def decode_rows(
 
     def load(i: int) -> None:
         try:
-            out[i] = decode_image(dataset, root, samples[i].item, size, channels)
+            out[i], aspect = decode_image(dataset, root, samples[i].item, size, channels, method)
+            if aspects is not None:
+                aspects[i] = aspect
             ok[i] = True
         except DECODE_ERRORS as exc:
             damaged.append(f"{samples[i].item} ({type(exc).__name__}: {exc})")
@@ -229,6 +333,14 @@ class TensorBatches:
     ``augment`` defaults to :class:`Augment`'s fastai policy) on ``[0, 1]`` pixels, then grayscale
     repeated to three channels, normalized with ImageNet statistics, channels-last.
 
+    ``resize="crop"`` (fastai's default ``Resize``) crops a training split that carries aspect
+    ratios (its originals squished to squares, see :class:`DecodedSplit`) at random: per image
+    and epoch, the square window of the original at a uniform random position (fastai's random
+    ``pcts``; see :func:`crop_windows`), resampled inside the augmentation's ``grid_sample``, or
+    alone when ``augment`` is ``None``. A split of square originals (or without aspect ratios)
+    has nothing to crop and is used as it is. Other methods, and validation, use the pixels as
+    decoded (see :func:`decode_image`).
+
     Every image is used exactly once per epoch. Training batches are shuffled (seeded per epoch);
     a final training batch of a single image (which BatchNorm cannot normalize) joins the batch
     before it. Validation batches keep order. On a GPU the split's ``uint8`` pixels are copied
@@ -250,6 +362,7 @@ class TensorBatches:
         seed: int = 0,
         augment: Augment | None = None,
         gpu_share: float | None = None,
+        resize: str = "crop",
     ) -> None:
         self.split = split
         self.bs = batch_size
@@ -258,9 +371,18 @@ class TensorBatches:
         self.seed = seed
         self.augment = augment if augment is not None else (Augment() if train else None)
         self.gpu_share = gpu_memory_share() if gpu_share is None else gpu_share
+        self.resize = check_resize(resize)
         self._epoch = 0
         self._resident: tuple[torch.Tensor, torch.Tensor] | None = None
         self.n = len(split)
+        aspects = split.aspects_at(torch.arange(self.n)) if train and resize == "crop" else None
+        #: Aspect ratios of this split's positions when training batches are cropped at random.
+        self._aspects = aspects if aspects is not None and bool((aspects != 1).any()) else None
+
+    @property
+    def crops(self) -> bool:
+        """Whether training batches are random crops of non-square originals."""
+        return self._aspects is not None
 
     def to(self, device: torch.device | str) -> TensorBatches:
         self.device = torch.device(device)
@@ -299,12 +421,18 @@ class TensorBatches:
         mean, std = _imagenet_stats(self.device)
         return (x - mean) / std
 
-    def _finish(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator | None):
+    def _finish(self, x: torch.Tensor, y: torch.Tensor, g: torch.Generator | None,
+                positions: torch.Tensor):
         x = x.to(self.device, non_blocking=True).float().div_(255.0)
+        window = None
+        if self._aspects is not None and g is not None:
+            window = crop_windows(self._aspects[positions], g)  # drawn before the augmentation
         if self.augment is not None and g is not None:
             # on [0, 1] pixels (fastai's lighting works on their logits), before grayscale
             # images are repeated to three channels (one channel resamples at a third the cost)
-            x = augment_batch(x, self.augment, g)
+            x = augment_batch(x, self.augment, g, window=window)
+        elif window is not None:
+            x = apply_window(x, window)
         x = self._normalize(x)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
@@ -329,18 +457,38 @@ class TensorBatches:
         if self._resident is not None:
             images, targets = self._resident
             for idx in chunks:
-                idx = idx.to(self.device, non_blocking=True)  # no stream sync per batch
-                yield self._finish(images[idx], targets[idx], g)
+                on_device = idx.to(self.device, non_blocking=True)  # no stream sync per batch
+                yield self._finish(images[on_device], targets[on_device], g, idx)
             return
         pin = self.device.type == "cuda"
-        for x, y in _prefetch((self._host_batch(idx, pin) for idx in chunks), self.prefetch):
-            yield self._finish(x, y, g)
+        batches = _prefetch((self._host_batch(idx, pin) for idx in chunks), self.prefetch)
+        for (x, y), idx in zip(batches, chunks, strict=True):
+            yield self._finish(x, y, g, idx)
 
     def _host_batch(self, idx: torch.Tensor, pin: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.split.gather(idx)
         if pin:
             x, y = x.pin_memory(), y.pin_memory()
         return x, y
+
+
+def crop_windows(aspects: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """fastai's random ``Resize`` crop of each original (width / height ``aspects``), as a window
+    of its squished square copy: ``N x 2 x 3`` affine maps for ``augment_batch(window=...)``.
+
+    In the squished image's normalized coordinates the original's largest square spans
+    ``min(1, h/w)`` of the width and ``min(1, w/h)`` of the height; its position along each axis
+    is fastai's ``pcts``, uniform in ``[0, 1]`` (0: at the left or top edge), drawn from
+    ``generator``. A square original's window is the whole image.
+    """
+    n = aspects.shape[0]
+    aspects = aspects.float()
+    share = torch.stack([(1 / aspects).clamp(max=1.0), aspects.clamp(max=1.0)], 1)
+    pcts = torch.rand(n, 2, generator=generator)
+    window = torch.zeros(n, 2, 3)
+    window[:, 0, 0], window[:, 1, 1] = share[:, 0], share[:, 1]
+    window[:, :, 2] = (2 * pcts - 1) * (1 - share)
+    return window
 
 
 @functools.lru_cache(maxsize=8)

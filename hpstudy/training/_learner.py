@@ -56,7 +56,9 @@ class TrainSettings:
     ``augment_policy`` the augmentation policy (``"fastai"`` or ``"crop"``, see
     :class:`~hpstudy.training._augment.Augment`); ``extra_metrics`` are recorded beside
     the primary ``metric``; ``compile_mode`` is passed to ``torch.compile``, e.g.
-    ``"reduce-overhead"`` for CUDA graphs at small batch sizes.
+    ``"reduce-overhead"`` for CUDA graphs at small batch sizes. ``resize`` is how the images were
+    made square (the spec's ``resize``): with ``"crop"`` the training batches are random crops
+    of a training split decoded for it (see :class:`~hpstudy.training.TensorBatches`).
     """
 
     arch: str
@@ -73,6 +75,7 @@ class TrainSettings:
     augment_policy: str = "fastai"
     extra_metrics: tuple[str, ...] = ()
     compile_mode: str | None = None
+    resize: str = "crop"
 
 
 def resolve_arch(name: str):  # noqa: ANN201 - returns a torchvision model constructor
@@ -159,6 +162,8 @@ def build_learner(
     * augmentation of the training batches: ``settings.augment_policy`` (default fastai's
       ``aug_transforms()`` defaults: flip, warp, rotation, zoom, brightness and contrast; or
       ``"crop"``: random resized crops and flips), changed by the hints ``settings.augment``;
+    * with ``settings.resize = "crop"``, fastai's random ``Resize`` crop of each non-square
+      training image, drawn per epoch inside the same resampling (see :class:`TensorBatches`);
     * on a GPU, channels-last, bf16 autocast and optionally ``torch.compile`` (see ``_accelerate``).
 
     Weights are initialised from ``settings.seed`` so every trial of a study starts alike.
@@ -176,7 +181,8 @@ def build_learner(
     arch = resolve_arch(settings.arch)
     dls = DataLoaders(
         TensorBatches(train, settings.batch_size, train=True, seed=settings.seed,
-                      augment=Augment.for_hints(settings.augment, settings.augment_policy)),
+                      augment=Augment.for_hints(settings.augment, settings.augment_policy),
+                      resize=settings.resize),
         TensorBatches(valid, settings.batch_size, train=False),
         path=Path(tempfile.gettempdir()) / "hpstudy-learner",  # fastai's lr_find saves there
         device=torch.device(settings.device),

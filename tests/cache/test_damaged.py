@@ -32,6 +32,18 @@ def _corrupt_pixels(entry: CacheEntry) -> None:
     os.utime(entry.images_path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+def _corrupt_aspects(entry: CacheEntry) -> None:
+    """Other aspect ratios over the stored ones, same size and modification time."""
+    path = entry.path / "aspect.npy"
+    st = path.stat()
+    np.save(path, np.load(path) * 2)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _delete_aspects(entry: CacheEntry) -> None:
+    (entry.path / "aspect.npy").unlink()
+
+
 def _damage_meta(entry: CacheEntry) -> None:
     text = (entry.path / "meta.json").read_text()
     (entry.path / "meta.json").write_text(text[: len(text) // 2])
@@ -41,6 +53,8 @@ DAMAGE: dict[str, tuple[Callable[[CacheEntry], None], str]] = {
     "truncated images.npy": (_truncate, "images.npy has"),
     "deleted images.npy": (_delete, "images.npy is missing"),
     "byte-corrupted pixels": (_corrupt_pixels, "images.npy does not match its checksum"),
+    "changed aspect ratios": (_corrupt_aspects, "aspect.npy does not match its checksum"),
+    "deleted aspect.npy": (_delete_aspects, "aspect.npy is missing"),
     "damaged meta.json": (_damage_meta, "meta.json is unreadable"),
 }
 
@@ -80,6 +94,7 @@ def test_a_damaged_entry_is_rebuilt_with_one_warning(tmp_path: Path, damage: str
     assert rebuilt.path == entry.path == again.path and rebuilt.problem is None
     assert np.array_equal(rebuilt.images(), fresh.images())
     assert np.array_equal(rebuilt.ok(), fresh.ok())
+    assert np.array_equal(rebuilt.aspects(), fresh.aspects())
     new_process()
     assert [e.path for e in cache.entries(verify=True)] == [entry.path]
 

@@ -80,6 +80,9 @@ def test_spec_loads_from_a_path(tmp_path: Path) -> None:
         (lambda d: d.update(augment={"hints": "vflip"}), "augment.hints must be a list of"),
         (lambda d: d.update(augment={"hints": ["vflip", "vflip"]}), "augment.hints must not repeat"),
         (lambda d: d.update(augment={"flips": True}), "augment: unknown key 'flips' (known: policy, hints)"),
+        (lambda d: d.update(resize="Crop"),
+         'resize must be one of "crop", "squish", "pad", got \'Crop\''),
+        (lambda d: d.update(resize=["crop"]), "resize must be a string"),
     ],
 )
 def test_bad_specs_get_one_clear_error(mutate, expected: str) -> None:
@@ -105,10 +108,11 @@ def test_several_problems_are_reported_together() -> None:
 def test_one_ps_keeps_fastais_reading_and_the_hash_of_stored_studies() -> None:
     quick = load_spec("quickstart")
     assert quick.ps_last is None and quick.head_ps == ("fastai", None)
-    # The hash quickstart studies were stored under before the ps pair (and [augment]) existed;
-    # they were trained with clamped crops, which their spec now has to say.
+    # The hash quickstart studies were stored under before the ps pair (and [augment], and
+    # resize) existed; they were trained with clamped crops on squished images, which their spec
+    # now has to say.
     d = {**tomllib.loads((STUDIES / "quickstart.toml").read_text()),
-         "augment": {"policy": "clamped-crop"}}
+         "augment": {"policy": "clamped-crop"}, "resize": "squish"}
     assert parse_spec(d, name="quickstart").hash == (
         "213e8e09a54608b48c1784478d0dbd32fe4895f441923e568c791ec337b42fb5"
     )
@@ -136,6 +140,7 @@ def test_augment_policy_and_hints_are_read() -> None:
 def test_augment_keeps_the_hash_of_studies_stored_before_it() -> None:
     d = _smoke_dict()
     d["augment"] = {"policy": "clamped-crop"}
+    d["resize"] = "squish"
     crop = parse_spec(d, name="smoke")
     # The hash of studies/smoke.toml before specs had [augment] (they were trained with crops).
     before = "f1a0f094dc59f4c520a007eb67c904ed1ebedfdbc427222e09b962eec3f52f94"
@@ -148,10 +153,39 @@ def test_augment_keeps_the_hash_of_studies_stored_before_it() -> None:
     assert parse_spec(d, name="smoke").hash not in (before, fastai.hash)
     # A spec stored on a study before [augment] existed has no augment keys: it means crops.
     stored = crop.to_dict()
-    del stored["augment_policy"], stored["augment_hints"]
+    del stored["augment_policy"], stored["augment_hints"], stored["resize"]
     rebuilt = StudySpec.from_dict(stored)
     assert (rebuilt.augment_policy, rebuilt.augment_hints) == ("clamped-crop", None)
     assert rebuilt.hash == before
+
+
+def test_resize_is_read_and_defaults_to_fastais_crop() -> None:
+    assert load_spec("smoke").resize == "crop"
+    assert {load_spec(name).resize for name in packaged_specs()} == {"crop"}
+    d = _smoke_dict()
+    for method in ("crop", "squish", "pad"):
+        d["resize"] = method
+        s = parse_spec(d, name="s")
+        assert s.resize == method
+        assert StudySpec.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+
+
+def test_resize_keeps_the_hash_of_studies_stored_before_it() -> None:
+    d = _smoke_dict()
+    crop = parse_spec(d, name="smoke")  # the default: resize = "crop"
+    d["resize"] = "squish"
+    squish = parse_spec(d, name="smoke")
+    # The hash of studies/smoke.toml before specs had resize (fastai's policy, squished images).
+    before = "45f72ba5bfe934d5896bc4b3e489121338c27502a660ad90654f97c60fac386c"
+    assert squish.hash == before and crop.hash != before
+    d["resize"] = "pad"
+    assert parse_spec(d, name="smoke").hash not in (before, crop.hash)
+    # A spec stored on a study before resize existed has no resize key: it was squished, and a
+    # worker joining that study keeps squishing.
+    stored = crop.to_dict()
+    del stored["resize"]
+    rebuilt = StudySpec.from_dict(stored)
+    assert rebuilt.resize == "squish" and rebuilt.hash == before
 
 
 def test_a_changed_hash_tells_how_to_continue_a_study_trained_with_crops() -> None:
@@ -159,9 +193,12 @@ def test_a_changed_hash_tells_how_to_continue_a_study_trained_with_crops() -> No
     from hpstudy.study._study import _check_hash
 
     before = "f1a0f094dc59f4c520a007eb67c904ed1ebedfdbc427222e09b962eec3f52f94"
-    with pytest.raises(StudyMismatchError, match=r'add `\[augment\] policy = "clamped-crop"`') as err:
+    with pytest.raises(StudyMismatchError) as err:
         _check_hash("smoke:digits", before, load_spec("smoke"))
-    assert "\n" not in str(err.value)
+    message = str(err.value)
+    assert 'was squished: add `resize = "squish"` to its spec to continue it' in message
+    assert 'clamped crops: add `[augment] policy = "clamped-crop"` too' in message
+    assert "\n" not in message
 
 
 def test_spec_hints_replace_the_plugins() -> None:
@@ -174,6 +211,30 @@ def test_spec_hints_replace_the_plugins() -> None:
     d["augment"] = {"policy": "crop", "hints": []}  # flips allowed on digits
     settings = data.settings(parse_spec(d, name="s"), "cpu")
     assert (settings.augment, settings.augment_policy) == (frozenset(), "crop")
+
+
+@pytest.mark.parametrize("method", ["crop", "squish", "pad"])
+def test_study_data_decodes_with_the_specs_resize(method: str, tmp_path: Path) -> None:
+    from hpstudy.study._data import StudyData
+
+    d = _smoke_dict()
+    d["resize"] = method
+    spec = parse_spec(d, name="s")
+    data = StudyData.open("digits", None, spec, cache_dir=tmp_path)
+    assert data.resize == method and data.settings(spec, "cpu").resize == method
+    valid, train = data.valid(), data.train(0.2)
+    by_split = {e.path.name.split("-")[0]: e for e in data_entries(tmp_path)}
+    assert by_split["valid"].resize == method
+    # a training split cropped at random is stored squished, with its aspect ratios
+    assert by_split["train"].resize == ("squish" if method == "crop" else method)
+    assert (train.aspects is not None) == (method in ("crop", "squish"))
+    assert valid.aspects is None or method == "squish"
+
+
+def data_entries(cache_dir: Path) -> list:
+    from hpstudy.cache import ImageCache
+
+    return ImageCache(cache_dir).entries()
 
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from hpstudy.training._augment import (
     Augment,
     FastaiDraw,
     apply_fastai,
+    apply_window,
     augment_batch,
     crop_sizes,
     draw_fastai,
@@ -276,3 +277,81 @@ def test_clamped_crop_keeps_the_stored_studies_larger_crops() -> None:
     fair_w, fair_h = crop_sizes(4000, Augment(policy="crop"), _g(1))
     assert (w * h).mean() > (fair_w * fair_h).mean() + 0.02  # 0.66 against 0.62
     assert bool(((w <= 1) & (h <= 1)).all())
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def _window(share_x: float, share_y: float, pct_x: float, pct_y: float, n: int = 1) -> torch.Tensor:
+    """``n`` copies of the window spanning the given shares of the image at fastai's ``pcts``."""
+    w = torch.zeros(n, 2, 3)
+    w[:, 0, 0], w[:, 1, 1] = share_x, share_y
+    w[:, 0, 2], w[:, 1, 2] = (2 * pct_x - 1) * (1 - share_x), (2 * pct_y - 1) * (1 - share_y)
+    return w
+
+
+def _ramp(n: int = 4, size: int = 16) -> torch.Tensor:
+    """[0, 1] images linear in x and y (bilinear sampling is exact on them, so two resamplings
+    equal one wherever no border is clamped)."""
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    one = (0.6 * xs + 0.3 * ys).float() / (0.9 * (size - 1)) * 0.8 + 0.1
+    return torch.stack([one * (1 - 0.1 * i) for i in range(n)])[:, None].expand(n, 3, size, size)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("hints", [(), ("vflip", "rot90")])
+def test_the_whole_image_as_window_changes_nothing(policy: str, hints) -> None:
+    x = torch.rand(6, 3, 12, 12)
+    aug = Augment.for_hints(hints, policy)
+    whole = _window(1.0, 1.0, 0.3, 0.8, n=6)
+    assert torch.allclose(augment_batch(x, aug, _g(4), window=whole), augment_batch(x, aug, _g(4)),
+                          atol=1e-5)
+
+
+def test_a_window_alone_is_the_crop_resized() -> None:
+    # A window of the left half (pcts 0) samples, at each output column, the left half's column
+    # at the same relative position: on a ramp in x, half the slope.
+    x = _ramp(1)
+    out = apply_window(x, _window(0.5, 1.0, 0.0, 0.5))
+    step = out[0, 0, :, 1:] - out[0, 0, :, :-1]
+    assert torch.allclose(step[:, 2:-2], (x[0, 0, :, 1:] - x[0, 0, :, :-1])[:, 2:-2] / 2, atol=1e-5)
+    assert torch.allclose(out[0, 0, 5, :], torch.from_numpy(np.interp(
+        (np.arange(16) + 0.5) / 2 - 0.5, np.arange(16), x[0, 0, 5].numpy())).float(), atol=1e-5)
+
+
+def test_fastai_through_a_window_equals_fastai_on_the_windowed_image() -> None:
+    # fastai samples with align_corners=True, the window is in align_corners=False terms: the
+    # composition must give what fastai gives on the cropped image, reflection at the crop's
+    # edges included (the zoom-outs and rotations below reach outside it).
+    x = _ramp(4)
+    window = torch.cat([_window(0.5, 1.0, 0.5, 0.5), _window(0.6, 1.0, 0.4, 0.5),
+                        _window(1.0, 0.7, 0.5, 0.3), _window(0.75, 1.0, 0.5, 0.5)])
+    draw = _fixed_draw(flip=[1, 0, 1, 0], rotate=[8.0, -9.0, 0.0, 25.0], zoom=[1.08, 0.6, 0.7, 1.0],
+                       zoom_x=[0.2, 0.5, 0.9, 0.5], zoom_y=[0.7, 0.3, 0.5, 0.5],
+                       warp_x=[0.1, -0.15, 0.0, 0.2], warp_y=[-0.05, 0.18, 0.2, 0.0],
+                       brightness=[0.45, 0.55, 0.5, 0.6], contrast=[0.9, 1.2, 1.0, 0.8])
+    cropped = apply_window(x, window)
+    expected = apply_fastai(cropped, draw, Augment())
+    ours = apply_fastai(x, draw, Augment(), window=window)
+    assert torch.allclose(ours, expected, atol=1e-4)
+    assert not torch.allclose(ours, apply_fastai(x, draw, Augment()), atol=1e-2)
+
+
+@pytest.mark.parametrize("policy", ["crop", "clamped-crop"])
+def test_crop_policies_through_a_window_equal_them_on_the_windowed_image(policy: str) -> None:
+    # Full-size crops with flips and quarter turns sample the cropped image at its pixel
+    # centres, so any image works; off-centre windows tell the order of window and flip apart.
+    x = torch.rand(8, 3, 10, 10, generator=_g(9))
+    aug = Augment(policy=policy, scale=(1, 1), ratio=(1, 1), hints=frozenset({"vflip", "rot90"}))
+    window = torch.cat([_window(0.5, 1.0, 0.1, 0.5, 4), _window(1.0, 0.6, 0.5, 0.9, 4)])
+    expected = augment_batch(apply_window(x, window), aug, _g(3))
+    assert torch.allclose(augment_batch(x, aug, _g(3), window=window), expected, atol=1e-5)
+
+
+def test_crops_through_a_window_stay_inside_it() -> None:
+    # On a ramp in x, the left-most tenth of the image as window: every sampled value lies in
+    # the window's columns (half a pixel of slack at its edges).
+    x = torch.linspace(0, 1, 20).expand(8, 3, 20, 20)
+    window = _window(0.25, 1.0, 0.0, 0.5, 8)
+    out = augment_batch(x, Augment(policy="crop"), _g(2), window=window)
+    assert out.max() <= x[0, 0, 0, 5] + 1e-6  # columns 0-4 and half a pixel past them

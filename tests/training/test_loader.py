@@ -7,8 +7,8 @@ import torch
 
 from hpstudy.datasets import Task
 from hpstudy.training import DecodedSplit, TensorBatches
-from hpstudy.training._augment import Augment
-from hpstudy.training._data import IMAGENET_MEAN, IMAGENET_STD, fits_in_memory
+from hpstudy.training._augment import Augment, augment_batch
+from hpstudy.training._data import IMAGENET_MEAN, IMAGENET_STD, crop_windows, fits_in_memory
 
 IDENTITY = Augment(policy="crop", scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=False)
 
@@ -107,3 +107,154 @@ def test_gpu_memory_share_comes_from_the_environment(monkeypatch) -> None:
         monkeypatch.setenv(GPU_SHARE_ENV, bad)
         with pytest.raises(HpstudyError, match=f"{GPU_SHARE_ENV}='{bad}'.*number from 0"):
             gpu_memory_share()
+
+
+# --------------------------------------------------------------------------- random crops
+
+
+def _ramp_split(aspects: list[float], size: int = 16) -> DecodedSplit:
+    """Squished images whose pixel value is 8 x their column (0-120), label = row index, with the
+    given original aspect ratios."""
+    n = len(aspects)
+    images = (torch.arange(size) * 8).to(torch.uint8).expand(n, 1, size, size).clone()
+    return DecodedSplit(images, torch.arange(n), Task.SINGLE_LABEL,
+                        aspects=torch.tensor(aspects, dtype=torch.float32))
+
+
+def _pixels(x: torch.Tensor) -> torch.Tensor:
+    """Channel 0 of normalized batches back in 0-255 pixel values."""
+    return (x[:, 0] * IMAGENET_STD[0] + IMAGENET_MEAN[0]) * 255
+
+
+@pytest.mark.parametrize("aspect", [0.25, 0.5, 0.75, 1.0, 4 / 3, 1.5, 2.0, 5.0])
+def test_crop_windows_are_the_originals_square_and_stay_inside_the_image(aspect: float) -> None:
+    windows = crop_windows(torch.full((2000,), aspect), torch.Generator().manual_seed(0))
+    share_x, share_y = min(1.0, 1 / aspect), min(1.0, aspect)
+    assert torch.allclose(windows[:, 0, 0], torch.tensor(share_x))  # w/h of the window in the
+    assert torch.allclose(windows[:, 1, 1], torch.tensor(share_y))  # original: 1, a square
+    assert (windows[:, 0, 1] == 0).all() and (windows[:, 1, 0] == 0).all()
+    for axis, share in ((0, share_x), (1, share_y)):
+        low = windows[:, axis, 2] - windows[:, axis, axis]  # where -1 and 1 land
+        high = windows[:, axis, 2] + windows[:, axis, axis]
+        assert low.min() >= -1 - 1e-6 and high.max() <= 1 + 1e-6
+        if share < 1:
+            assert low.min() < -1 + 0.01 and high.max() > 1 - 0.01  # reaching both edges
+
+
+def test_crop_window_positions_are_uniform_as_fastais_pcts() -> None:
+    from scipy import stats
+
+    windows = crop_windows(torch.tensor([2.0, 0.5]).repeat(5000), torch.Generator().manual_seed(1))
+    # the free axis of each: x of the wide originals, y of the tall ones
+    offset_x, offset_y = windows[0::2, 0, 2], windows[1::2, 1, 2]
+    for offset in (offset_x, offset_y):
+        pcts = (offset / 0.5 + 1) / 2  # offset = (2 pct - 1)(1 - share), share 0.5
+        assert stats.kstest(pcts.numpy(), "uniform").pvalue > 0.01
+        counts = torch.histc(pcts, bins=10, min=0, max=1)
+        assert counts.min() > 400 and counts.max() < 600
+    assert (windows[0::2, 1, 2] == 0).all() and (windows[1::2, 0, 2] == 0).all()
+
+
+def test_square_originals_are_used_whole() -> None:
+    # Aspect 1 everywhere: nothing to crop, and batches equal those of squished images.
+    square = _ramp_split([1.0] * 8)
+    cropped = TensorBatches(square, 4, train=True, seed=1, augment=IDENTITY, resize="crop")
+    plain = TensorBatches(square, 4, train=True, seed=1, augment=IDENTITY, resize="squish")
+    assert not cropped.crops
+    for (a, ya), (b, yb) in zip(cropped, plain, strict=True):
+        assert torch.equal(ya, yb) and torch.allclose(a, b, atol=1e-6)
+    windows = crop_windows(torch.ones(5), torch.Generator().manual_seed(0))
+    assert torch.equal(windows, torch.eye(2, 3).expand(5, 2, 3))  # the whole image
+    x = torch.rand(5, 3, 8, 8)
+    assert torch.allclose(augment_batch(x, IDENTITY, torch.Generator(), window=windows), x,
+                          atol=1e-5)
+
+
+def test_training_batches_are_random_crops_of_wide_originals() -> None:
+    # Originals twice as wide as high: each training image is a window of half the squished
+    # width (a slope of 4 per column on the ramp, not 8), at a position that changes by epoch.
+    split = _ramp_split([2.0] * 16)
+    batches = TensorBatches(split, 8, train=True, seed=3, augment=IDENTITY)
+    assert batches.crops and batches.resize == "crop"
+    centres = []
+    for _ in range(3):
+        for x, _ in batches:
+            px = _pixels(x)
+            assert torch.allclose(px[:, :, 3:-3].diff(dim=2), torch.tensor(4.0), atol=0.05)
+            assert torch.allclose(px, px[:, :1].expand_as(px), atol=1e-3)  # rows untouched
+            centres.extend(px[:, 0, 7:9].mean(dim=1).tolist())
+    # the window's centre, 8 x its column in the squished image: from 3.5 (the window at the
+    # left edge) to 11.5 (at the right edge)
+    values = torch.tensor(centres)
+    assert values.min() >= 28 - 1e-3 and values.max() <= 92 + 1e-3
+    assert values.min() < 34 and values.max() > 86 and values.std() > 10
+    again = TensorBatches(split, 8, train=True, seed=3, augment=IDENTITY)
+    assert torch.equal(next(iter(again))[0], next(iter(TensorBatches(split, 8, train=True, seed=3,
+                                                                      augment=IDENTITY)))[0])
+
+
+def test_a_training_window_without_augmentation_is_still_applied() -> None:
+    split = _ramp_split([0.5, 2.0, 1.0, 2.0])
+    batches = TensorBatches(split, 4, train=True, seed=0)
+    batches.augment = None
+    x, y = next(iter(batches))
+    px = dict(zip(y.tolist(), _pixels(x), strict=True))
+    assert torch.allclose(px[1][:, 3:-3].diff(dim=1), torch.tensor(4.0), atol=0.05)  # cropped
+    assert torch.allclose(px[0][:, 3:-3].diff(dim=1), torch.tensor(8.0), atol=0.05)  # tall: x kept
+    assert torch.allclose(px[2], split.images[2, 0].float(), atol=1e-3)  # square: whole image
+
+
+@pytest.mark.parametrize("resize", ["squish", "pad"])
+def test_only_crop_crops_and_never_validation(resize: str) -> None:
+    split = _ramp_split([2.0] * 8)
+    assert not TensorBatches(split, 4, train=True, augment=IDENTITY, resize=resize).crops
+    assert not TensorBatches(split, 4, train=False).crops
+    x, _ = next(iter(TensorBatches(split, 8, train=False)))
+    assert torch.allclose(_pixels(x), split.images[:, 0].float(), atol=1e-3)
+    with pytest.raises(ValueError, match="unknown resize method 'fit'"):
+        TensorBatches(split, 4, train=True, resize="fit")
+
+
+def test_a_split_decoded_for_random_crops_is_cropped_per_epoch(tmp_path) -> None:
+    # Through the real decoders: wide PNGs with red and blue bands at their left and right
+    # edges. Squished, every image shows both; a square crop of the original can show at most
+    # one of them, which one depending on where the crop falls.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cache"))
+    from _fileplugin import PngFolder, make_edged_pngs
+
+    from hpstudy.training import decode_split
+
+    make_edged_pngs(tmp_path, sizes=((90, 40),) * 8)
+    plugin = PngFolder()
+    splits = plugin.load(tmp_path)
+    train = decode_split(plugin, tmp_path, splits.train, splits.classes, 24, resize="crop",
+                         train=True)
+    assert train.aspects.tolist() == [90 / 40] * 4
+    valid = decode_split(plugin, tmp_path, splits.valid, splits.classes, 24, resize="crop")
+    assert valid.aspects is None
+    batches = TensorBatches(train, 4, train=True, seed=0, augment=IDENTITY)
+    seen = set()
+    for _ in range(6):
+        x, _ = next(iter(batches))
+        pixels = x * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) + torch.tensor(
+            IMAGENET_MEAN).view(1, 3, 1, 1)
+        red = (pixels[:, 0] > 0.9) & (pixels[:, 2] < 0.1)
+        blue = (pixels[:, 2] > 0.9) & (pixels[:, 0] < 0.1)
+        for r, b in zip(red.any(dim=(1, 2)).tolist(), blue.any(dim=(1, 2)).tolist(), strict=True):
+            assert not (r and b)
+            seen.add((r, b))
+    assert {(True, False), (False, True)} <= seen
+    squished = train.images.float() / 255
+    assert ((squished[:, 0] > 0.9) & (squished[:, 2] < 0.1)).any(dim=(1, 2)).all()
+
+
+def test_gather_keeps_the_order_of_positions_even_for_the_whole_split() -> None:
+    split = _indexed_split(6)
+    order = torch.tensor([3, 0, 5, 1, 4, 2])
+    images, targets = split.gather(order)
+    assert targets.tolist() == order.tolist() and images[:, 0, 0, 0].tolist() == order.tolist()
+    everything, _ = split.gather(torch.arange(6))
+    assert everything.data_ptr() == split.images.data_ptr()  # all, in order: not copied
