@@ -22,19 +22,24 @@ def command() -> None:
 @click.option("--size", type=click.IntRange(min=8), default=None,
               help="Square size in pixels. Default: the study's (with --study) or the plugin's.")
 @click.option("--study", "spec", default=None, metavar="SPEC",
-              help="Take the size from this study spec.")
+              help="Take the size and the resize method from this study spec.")
+@click.option("--resize", type=click.Choice(["crop", "squish", "pad"]), default=None,
+              help="How images are made square. Default: the study's (with --study), else crop.")
 @data_root_option
 @cache_dir_option
-def build(dataset: str, size: int | None, spec: str | None, data_root: str | None) -> None:
+def build(dataset: str, size: int | None, spec: str | None, resize: str | None,
+          data_root: str | None) -> None:
     """Decode DATASET's training and validation splits into the cache (no-op when current)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from hpstudy.cache import ImageCache, build_dataset_cache
 
-    if spec is not None and size is None:
+    if spec is not None:
         from hpstudy.study import load_spec
 
-        size = load_spec(spec).image_size
+        spec_obj = load_spec(spec)
+        size = size if size is not None else spec_obj.image_size
+        resize = resize if resize is not None else spec_obj.resize
     with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -44,7 +49,8 @@ def build(dataset: str, size: int | None, spec: str | None, data_root: str | Non
                 tasks[split] = bar.add_task(f"decoding {dataset} {split}", total=total)
             bar.update(tasks[split], completed=done)
 
-        entries = build_dataset_cache(dataset, size=size, data_root=data_root,
+        entries = build_dataset_cache(dataset, size=size, resize=resize or "crop",
+                                      data_root=data_root,
                                       cache=ImageCache(), on_progress=on_progress)
     for e in entries:
         m = e.meta

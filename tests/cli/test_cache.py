@@ -32,6 +32,22 @@ def test_cache_build_info_clear(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert _info(cache, capsys) == []
 
 
+def test_cache_build_takes_the_resize_method_from_the_study(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    cache = str(tmp_path / "cache")
+    spec = tmp_path / "squished.toml"
+    spec.write_text('resize = "squish"\n' + (Path(__file__).parents[2] / "studies" / "smoke.toml")
+                    .read_text())
+    main(["cache", "build", "--dataset", "digits", "--study", str(spec), "--cache-dir", cache])
+    squished = {Path(e["path"]).name for e in _info(cache, capsys)}
+    assert all("-crop-" not in name and "-pad-" not in name for name in squished)
+    main(["cache", "build", "--dataset", "digits", "--study", "smoke", "--cache-dir", cache])
+    names = {Path(e["path"]).name for e in _info(cache, capsys)}
+    assert any("valid-32px-crop-" in n for n in names)  # the default: crop
+    main(["cache", "build", "--dataset", "digits", "--resize", "pad", "--cache-dir", cache])
+    assert any("valid-32px-pad-" in Path(e["path"]).name for e in _info(cache, capsys))
+
+
 def test_cache_info_shows_a_damaged_entry_and_build_rebuilds_it_with_one_warning(
     tmp_path: Path, hpstudy_cli
 ) -> None:  # noqa: ANN001
