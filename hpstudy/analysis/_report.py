@@ -2,9 +2,10 @@
 
 Writes into ``out_dir``: ``heatmap.png`` / ``heatmap.csv``, ``curves.png`` / ``curves.csv``,
 ``groups.csv``, ``recommendations.csv``, ``report.md`` and a self-contained ``report.html`` (plots
-embedded as base64). Each study also gets the heatmap as an Optuna artifact (file store in
-``out_dir/artifacts``) and a summary note for optuna-dashboard (when it is installed; otherwise the
-note is kept as the study user attribute ``report_note`` only).
+embedded as base64). Each study also gets the heatmap as an Optuna artifact, in the storage's
+artifact store (the one its trials' outputs use and ``hpstudy dashboard`` serves), and the report's
+summary in the study user attribute ``report_note``, shown in its optuna-dashboard note under the
+design (when optuna-dashboard is installed).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from hpstudy.study import BASELINE
 
 __all__ = ["Report", "build_report", "REPORT_NOTE_ATTR"]
 
-REPORT_NOTE_ATTR = "report_note"
+from hpstudy.study._note import REPORT_NOTE_ATTR  # noqa: E402 - re-exported
 
 
 @dataclass
@@ -303,25 +304,16 @@ def _study_note(rep: Report, r: StudyResult, stamp: str) -> str:
 
 
 def _save_to_studies(storage: Any, rep: Report, stamp: str) -> list[str]:
-    import optuna
-    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+    from hpstudy.study import load_study
+    from hpstudy.study._artifacts import save_study_file
+    from hpstudy.study._note import save_design_note
 
-    art_dir = rep.out_dir / "artifacts"
-    art_dir.mkdir(exist_ok=True)
-    store = FileSystemArtifactStore(str(art_dir))
-    try:
-        from optuna_dashboard import save_note
-    except ImportError:
-        save_note = None
     saved = []
     for r in rep.results:
-        study = optuna.load_study(study_name=r.name, storage=storage)
-        upload_artifact(artifact_store=store, file_path=str(rep.files["heatmap.png"]),
-                        study_or_trial=study, mimetype="image/png")
-        note = _study_note(rep, r, stamp)
-        study.set_user_attr(REPORT_NOTE_ATTR, note)
-        if save_note is not None:
-            save_note(study, note)
+        ref = load_study(storage, r.name)
+        save_study_file(ref.study, rep.files["heatmap.png"], mimetype="image/png")
+        ref.study.set_user_attr(REPORT_NOTE_ATTR, _study_note(rep, r, stamp))
+        save_design_note(ref)  # the design, then this summary: one note, nothing replaced
         saved.append(r.name)
     return saved
 

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
     from hpstudy.outputs import ValidOutputs
 
-__all__ = ["ARTIFACTS_ENV", "ATTR_OUTPUTS", "artifact_dir", "load_outputs", "save_outputs"]
+__all__ = ["ARTIFACTS_ENV", "ATTR_OUTPUTS", "artifact_dir", "artifact_store", "load_outputs",
+           "save_outputs", "save_study_file"]
 
 ARTIFACTS_ENV = "HPSTUDY_ARTIFACTS"
 ATTR_OUTPUTS = "outputs"
@@ -47,6 +48,12 @@ def artifact_dir(storage_url: str) -> Path:
     return cache_root() / "artifacts"
 
 
+def artifact_store(storage_url: str):  # noqa: ANN201 - optuna FileSystemArtifactStore
+    """The artifact store of the storage at ``storage_url`` (created if missing), for
+    optuna-dashboard and anything else that reads the studies' artifacts."""
+    return _store(storage_url, create=True)
+
+
 def _store(storage_url: str, *, create: bool):  # noqa: ANN202 - optuna FileSystemArtifactStore
     from optuna.artifacts import FileSystemArtifactStore
 
@@ -61,22 +68,38 @@ def _store(storage_url: str, *, create: bool):  # noqa: ANN202 - optuna FileSyst
 
 def save_outputs(storage_url: str, trial: optuna.Trial, blob: bytes) -> str:
     """Upload a trial's packed outputs and record the artifact id on it. Returns the id."""
-    from optuna.artifacts import upload_artifact
-
-    store = _store(storage_url, create=True)
     try:
         with tempfile.TemporaryDirectory(prefix="hpstudy-outputs-") as tmp:
             file = Path(tmp) / f"outputs-{trial.number}.npz"
             file.write_bytes(blob)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # optuna marks artifacts experimental
-                artifact_id = upload_artifact(artifact_store=store, file_path=str(file),
-                                              study_or_trial=trial,
-                                              mimetype="application/octet-stream")
+            artifact_id = _upload(storage_url, file, trial, "application/octet-stream")
     except OSError as exc:
         raise _artifact_error(artifact_dir(storage_url), exc) from None
     trial.set_user_attr(ATTR_OUTPUTS, artifact_id)
     return artifact_id
+
+
+def save_study_file(study: optuna.Study, path: Path, *, mimetype: str) -> str:
+    """Upload a file (the report's heatmap) as an artifact of ``study``, into its storage's
+    artifact store. Returns the artifact id."""
+    from hpstudy.study._storage import storage_url_of
+
+    url = storage_url_of(study)
+    try:
+        return _upload(url, path, study, mimetype)
+    except OSError as exc:
+        raise _artifact_error(artifact_dir(url), exc) from None
+
+
+def _upload(storage_url: str, file: Path, target: optuna.Study | optuna.Trial,
+            mimetype: str) -> str:
+    from optuna.artifacts import upload_artifact
+
+    store = _store(storage_url, create=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # optuna marks artifacts experimental
+        return upload_artifact(artifact_store=store, file_path=str(file), study_or_trial=target,
+                               mimetype=mimetype)
 
 
 def _artifact_error(where: Path, exc: OSError) -> HostError:
@@ -84,11 +107,11 @@ def _artifact_error(where: Path, exc: OSError) -> HostError:
         existing = next((p for p in (where, *where.parents) if p.exists()), where)
         free = shutil.disk_usage(existing).free / 2**20
         return HostError(
-            f"no space left for the trials' per-image outputs at {where} ({free:,.1f} MiB free "
+            f"no space left for the studies' artifacts (per-image outputs, heatmaps) at {where} ({free:,.1f} MiB free "
             f"there, or in the temporary folder); free space, or set {ARTIFACTS_ENV} to a folder "
             "on a larger disk; the trial runs again"
         )
-    return HostError(f"cannot write the trials' per-image outputs at {where} "
+    return HostError(f"cannot write the studies' artifacts (per-image outputs, heatmaps) at {where} "
                      f"({exc.strerror or exc}); set {ARTIFACTS_ENV} to a writable folder")
 
 

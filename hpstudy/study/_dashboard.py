@@ -23,11 +23,14 @@ def open_dashboard(url: str) -> Callable[[str, int], None]:
         raise HpstudyError(
             'optuna-dashboard is not installed; install it with pip install "hpstudy[dashboard]"'
         ) from None
+    from hpstudy.study._artifacts import artifact_store
+
     storage = open_storage(url, create=False)
+    store = artifact_store(url)  # the trials' outputs and the reports' heatmaps
 
     def serve(host: str, port: int) -> None:
         try:
-            run_server(storage, host=host, port=port)
+            run_server(storage, host=host, port=port, artifact_store=store)
         except OSError as exc:
             raise HpstudyError(f"cannot serve the dashboard on {host}:{port}: {exc}") from None
 

@@ -12,9 +12,11 @@ from hpstudy.study._study import lr_find_key
 if TYPE_CHECKING:
     from hpstudy.study._study import StudyRef
 
-__all__ = ["design_note", "save_design_note"]
+__all__ = ["REPORT_NOTE_ATTR", "design_note", "save_design_note", "study_note"]
 
 _ATTR_NOTE = "dashboard_note_sha"
+#: The latest report's summary of a study (written by ``hpstudy report``), shown under its design.
+REPORT_NOTE_ATTR = "report_note"
 
 
 def design_note(ref: StudyRef) -> str:
@@ -58,8 +60,16 @@ def design_note(ref: StudyRef) -> str:
     return "\n".join(lines) + "\n"
 
 
+def study_note(ref: StudyRef) -> str:
+    """The study's dashboard note: its design (:func:`design_note`), then the latest report's
+    summary when ``hpstudy report`` has written one. Neither part ever replaces the other."""
+    report = ref.study.user_attrs.get(REPORT_NOTE_ATTR)
+    return design_note(ref) + (f"\n{report}\n" if report else "")
+
+
 def save_design_note(ref: StudyRef) -> bool:
-    """Save (or update) the study's dashboard note when optuna-dashboard is installed.
+    """Save (or update) the study's dashboard note (:func:`study_note`) when optuna-dashboard is
+    installed.
 
     Returns:
         Whether a note was written (``False`` when it is unchanged or the dashboard is missing).
@@ -68,7 +78,7 @@ def save_design_note(ref: StudyRef) -> bool:
         from optuna_dashboard import save_note
     except ImportError:
         return False
-    note = design_note(ref)
+    note = study_note(ref)
     sha = hashlib.sha256(note.encode()).hexdigest()[:16]
     if ref.study.user_attrs.get(_ATTR_NOTE) == sha:
         return False

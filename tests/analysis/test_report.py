@@ -129,11 +129,64 @@ def test_report_is_saved_on_the_studies_for_the_dashboard(filled: Filled, tmp_pa
     from optuna.artifacts import get_all_artifact_meta
     from optuna_dashboard import get_note
 
+    from hpstudy.study import load_study
+    from hpstudy.study._note import save_design_note
+
     build_report(open_storage(filled.url, create=False), tmp_path, threshold=filled.threshold)
     s = optuna.load_study(study_name="tiny:shapes", storage=filled.url)
-    note = s.user_attrs[REPORT_NOTE_ATTR]
-    assert "group **far**" in note and note == get_note(s)
+    summary = s.user_attrs[REPORT_NOTE_ATTR]
+    note = get_note(s)
+    assert "group **far**" in summary and "Baseline-plus-one-factor" in note
+    assert note.index("Baseline-plus-one-factor") < note.index(summary)  # design first
     assert any(m.filename == "heatmap.png" for m in get_all_artifact_meta(s))
+    # A later run rewrites the note from the design: the report's summary stays under it.
+    ref = load_study(open_storage(filled.url, create=False), "tiny:shapes")
+    ref.study.set_user_attr("dashboard_note_sha", "")  # as if the design had changed
+    assert save_design_note(ref)
+    assert summary in get_note(s) and "Baseline-plus-one-factor" in get_note(s)
+    _dashboard_shows(filled.url, "tiny:shapes", summary)
+
+
+def _dashboard_shows(url: str, study_name: str, summary: str) -> None:
+    """``hpstudy dashboard`` on loopback: its artifact store is on, and the study shows the
+    report's heatmap (downloadable) and a note with the design and the summary."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "hpstudy", "dashboard", "--storage", url,
+                             "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def get(path: str) -> bytes:
+        with urllib.request.urlopen(base + path, timeout=5) as r:
+            return r.read()
+
+    try:
+        meta = None
+        deadline = time.time() + 60
+        while meta is None and time.time() < deadline:
+            try:
+                meta = json.loads(get("/api/meta"))
+            except OSError:
+                time.sleep(0.5)
+        assert meta is not None and meta["artifact_is_available"] is True
+        studies = json.loads(get("/api/studies"))["study_summaries"]
+        study_id = next(s["study_id"] for s in studies if s["study_name"] == study_name)
+        detail = json.loads(get(f"/api/studies/{study_id}"))
+        assert summary in detail["note"]["body"] and "Baseline" in detail["note"]["body"]
+        (heat,) = [a for a in detail["artifacts"] if a["filename"] == "heatmap.png"]
+        png = get(f"/artifacts/{study_id}/{heat['artifact_id']}")
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_cli_report(filled: Filled, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
