@@ -94,7 +94,7 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
         TextColumn("{task.fields[timing]}", markup=False), console=console, transient=False,
     )
     task = bar.add_task("starting", total=None, timing="")
-    columns = ["worker", "host", "device", "training", "attempt", "for"]
+    columns = ["worker", "host", "device", "training", "attempt", "epoch", "img/s", "for"]
     workers_view = [table(None, columns, [])]
 
     def on_progress(p) -> None:  # noqa: ANN001 - RunProgress
@@ -110,7 +110,8 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
         now = time.time()
         workers_view[0] = table(
             None, columns,
-            [[a.worker, a.host, a.device, a.point, a.attempt, _fmt_s(now - a.since)]
+            [[a.worker, a.host, a.device, a.point, a.attempt, f"{a.epoch}/{a.epochs}",
+              "" if a.images_per_s is None else f"{a.images_per_s:,.0f}", _fmt_s(now - a.since)]
              for a in p.running],
         )
         live.update(Group(bar, workers_view[0]))

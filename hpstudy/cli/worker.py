@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
 
 import click
 
@@ -15,6 +18,32 @@ from hpstudy.cli._options import (
     storage_option,
     study_option,
 )
+
+
+def _log_each_trial() -> None:
+    """One timestamped line on stderr per trial start and end, flushed as it is written, so the
+    log of a batch job (SLURM's ``--output``) fills while the worker runs, not when it exits."""
+    log = logging.getLogger("hpstudy")
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        handler = _Stderr()  # flushes after every record
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    with contextlib.suppress(AttributeError, ValueError):  # not a TextIOWrapper (a test's capture)
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is when a record comes."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
 
 
 @click.command("worker")
@@ -36,6 +65,8 @@ def command(dataset: str, spec: str, storage: str | None, data_root: str | None,
     spec must match the stored one. The stored lr-finder values are used.
     """
     from hpstudy.study import join_study, parse_gpus
+
+    _log_each_trial()
 
     if gpu is not None:
         (gpu,) = parse_gpus(gpu) or (None,)

@@ -107,9 +107,9 @@ def _artifact_error(where: Path, exc: OSError) -> HostError:
         existing = next((p for p in (where, *where.parents) if p.exists()), where)
         free = shutil.disk_usage(existing).free / 2**20
         return HostError(
-            f"no space left for the studies' artifacts (per-image outputs, heatmaps) at {where} ({free:,.1f} MiB free "
-            f"there, or in the temporary folder); free space, or set {ARTIFACTS_ENV} to a folder "
-            "on a larger disk; the trial runs again"
+            f"no space left for the studies' artifacts (per-image outputs, heatmaps) at {where} "
+            f"({free:,.1f} MiB free there, or in the temporary folder); free space, or set "
+            f"{ARTIFACTS_ENV} to a folder on a larger disk; the trial runs again"
         )
     return HostError(f"cannot write the studies' artifacts (per-image outputs, heatmaps) at {where} "
                      f"({exc.strerror or exc}); set {ARTIFACTS_ENV} to a writable folder")

@@ -41,7 +41,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RunningTrial:
-    """A trial some worker is training now. ``stale`` when its heartbeat is overdue."""
+    """A trial some worker is training now. ``stale`` when its heartbeat is overdue. ``epoch`` of
+    ``epochs`` are done, the last at ``images_per_s`` training images a second (``None`` before
+    the first epoch ends)."""
 
     number: int
     point: str
@@ -52,6 +54,9 @@ class RunningTrial:
     device: str
     since: str | None
     stale: bool
+    epoch: int = 0
+    epochs: int = 0
+    images_per_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -159,12 +164,16 @@ def status_of(study: optuna.Study) -> StudyStatus:
         for t in trials
         if t.state == TrialState.FAIL and not t.user_attrs.get(ATTR_INTERRUPTED)
     )
+    spec = attrs.get("spec", {})
+    n_epochs = int(spec.get("frozen_epochs", 0)) + int(spec.get("unfrozen_epochs", 0))
     running = tuple(
         RunningTrial(
             t.number, t.user_attrs[ATTR_POINT], int(t.user_attrs.get(ATTR_ATTEMPT, 1)),
             str(t.user_attrs.get("host", "")), t.user_attrs.get("pid"),
             str(t.user_attrs.get("worker", "")), str(t.user_attrs.get("device", "")),
             _iso(t.datetime_start), t._trial_id in stale_ids,
+            len(t.user_attrs.get("epochs", ())), n_epochs,
+            (t.user_attrs.get("epochs") or [{}])[-1].get("images_per_s"),
         )
         for t in trials
         if t.state == TrialState.RUNNING

@@ -65,7 +65,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class WorkerActivity:
-    """What one worker is training right now (``device`` as it runs it, e.g. ``cuda:1``)."""
+    """What one worker is training right now (``device`` as it runs it, e.g. ``cuda:1``): ``epoch``
+    of ``epochs`` done, the last at ``images_per_s`` training images a second."""
 
     worker: str
     point: str
@@ -73,6 +74,9 @@ class WorkerActivity:
     host: str = ""
     device: str = ""
     attempt: int = 1
+    epoch: int = 0
+    epochs: int = 0
+    images_per_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ def _activity(status: StudyStatus) -> list[WorkerActivity]:
         WorkerActivity(
             r.worker or "?", r.point,
             datetime.fromisoformat(r.since).timestamp() if r.since else time.time(),
-            r.host, r.device, r.attempt,
+            r.host, r.device, r.attempt, r.epoch, r.epochs, r.images_per_s,
         )
         for r in status.running_trials
     ]

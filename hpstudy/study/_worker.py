@@ -146,9 +146,13 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
     trial.set_user_attr("n_train", len(train))
 
     epochs: list[dict[str, float | int | str]] = []
+    last = [time.perf_counter()]
 
     def on_epoch(rec) -> None:  # noqa: ANN001 - EpochRecord
-        epochs.append(asdict(rec))
+        now = time.perf_counter()  # the epoch's training images a second, for progress displays
+        rate = len(train) / max(now - last[0], 1e-9)
+        last[0] = now
+        epochs.append({**asdict(rec), "images_per_s": round(rate, 1)})
         trial.report(rec.metric, rec.epoch)
         trial.set_user_attr("epochs", epochs)
 
@@ -278,6 +282,8 @@ def _run_one(
 
     point = _suggest_point(ref, trial)
     started = time.time()
+    _log.info("trial %d (%s, attempt %s) started", trial.number, point.key,
+              trial.user_attrs.get(ATTR_ATTEMPT, 1))
     with Heartbeat(ref.study._storage, trial._trial_id, heartbeat, trial.number):
         try:
             with _interruptible():
@@ -301,6 +307,8 @@ def _run_one(
             return False
         if not finish(ref, trial._trial_id, TrialState.COMPLETE, value):
             return _dropped(trial, point)
+    _log.info("trial %d (%s) complete: %.4g in %.0f s", trial.number, point.key, value,
+              time.time() - started)
     return True
 
 

@@ -57,3 +57,28 @@ def test_worker_help_lists_gpu_option() -> None:
     result = CliRunner().invoke(cli, ["worker", "--help"])
     assert result.exit_code == 0 and "--gpu" in result.output
 
+
+
+def test_worker_writes_a_line_per_trial_start_and_end(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    spec = tmp_path / "two.toml"
+    spec.write_text(
+        'arch = "resnet18"\npretrained = false\nbatch_size = 64\nimage_size = 16\n'
+        "frozen_epochs = 0\nunfrozen_epochs = 1\nfractions = [0.2]\n"
+        "[baseline]\nlr_mult = 1.0\ndivisor = 10\nwd = 0.1\nbeta2 = 0.99\nps = 0.5\n"
+        "[factors]\nwd = [0.0]\n[lr_find]\nlr = 0.001\n"
+    )
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    base = [sys.executable, "-m", "hpstudy"]
+    common = ["--dataset", "digits", "--study", str(spec), "--storage", url, "--device", "cpu"]
+    subprocess.run([*base, "run", *common, "--workers", "0"], check=True, capture_output=True,
+                   timeout=300)
+    proc = subprocess.run([*base, "worker", *common], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [x for x in proc.stderr.splitlines() if "trial " in x]
+    started = [x for x in lines if x.endswith("attempt 1) started")]
+    complete = [x for x in lines if ") complete: " in x]
+    assert len(started) == len(complete) == 2, proc.stderr[-2000:]
+    assert {x.split("(")[1].split(",")[0] for x in started} == {"baseline@0.2", "wd=0@0.2"}

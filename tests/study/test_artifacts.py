@@ -38,7 +38,8 @@ def test_a_worker_that_cannot_write_outputs_stops_without_using_attempts(
     blocker.write_text("")
     monkeypatch.setenv(ARTIFACTS_ENV, str(blocker / "artifacts"))
     prepare_standin_study(sqlite_url)
-    with pytest.raises(HostError, match=r"cannot write the trials' per-image outputs at .*"
+    with pytest.raises(HostError, match=r"cannot write the studies' artifacts \(per-image "
+                                        r"outputs, heatmaps\) at .*"
                                         rf"not-a-folder/artifacts .*set {ARTIFACTS_ENV}"):
         run_worker(WorkerConfig(sqlite_url, "smoke:digits", poll_s=0.2), _saving_train)
     (status,) = study_status(open_storage(sqlite_url, create=False))
@@ -53,5 +54,6 @@ def test_a_worker_that_cannot_write_outputs_stops_without_using_attempts(
 
 def test_a_full_artifact_disk_names_the_folder_and_the_fix(tmp_path: Path) -> None:
     err = _artifact_error(tmp_path / "art", OSError(errno.ENOSPC, "No space left on device"))
-    assert str(err).startswith(f"no space left for the trials' per-image outputs at {tmp_path}/art")
+    assert str(err).startswith("no space left for the studies' artifacts (per-image outputs, "
+                               f"heatmaps) at {tmp_path}/art")
     assert ARTIFACTS_ENV in str(err) and "MiB free" in str(err)

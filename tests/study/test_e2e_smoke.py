@@ -98,6 +98,7 @@ def test_trials_record_hyperparameters_history_and_throughput(smoke_run) -> None
         assert hp["lr"] == pytest.approx(lr_find[f] * hp["lr_mult"])
         assert u["metric"] == "accuracy" and u["device"] == "cpu" and u["host"]
         assert len(u["epochs"]) == 2 and {"train_loss", "valid_loss", "metric"} <= set(u["epochs"][0])
+        assert all(e["images_per_s"] > 0 for e in u["epochs"])  # the run table's img/s
         assert t.intermediate_values == {0: u["epochs"][0]["metric"], 1: u["epochs"][1]["metric"]}
         assert t.value == u["epochs"][-1]["metric"]
         assert u["wall_s"] > 0 and u["images_per_s"] > 0

@@ -30,6 +30,12 @@ def test_status_shows_running_stale_and_failures(sqlite_url: str, monkeypatch) -
         "elsewhere", 4242, "cuda:1", 1
     )
     assert running.since is not None
+    assert (running.epoch, running.epochs, running.images_per_s) == (0, 2, None)
+    # What the worker records after each epoch (smoke trains 1 + 1 epochs).
+    trial.set_user_attr("epochs", [{"epoch": 0, "stage": "frozen", "metric": 0.5,
+                                    "images_per_s": 812.5}])
+    (running,) = study_status(open_storage(sqlite_url, create=False))[0].running_trials
+    assert (running.epoch, running.epochs, running.images_per_s) == (1, 2, 812.5)
 
     result = CliRunner().invoke(cli, ["status", "--storage", sqlite_url])
     assert result.exit_code == 0, result.output
