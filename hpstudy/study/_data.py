@@ -78,6 +78,7 @@ class StudyData:
             extra_metrics=tuple(self.plugin.extra_metrics),
             compile_mode=compile_mode,
             resize=spec.resize,
+            drop_last=spec.drop_last,
         )
 
     def _decode(self, split: str, samples) -> DecodedSplit:  # noqa: ANN001

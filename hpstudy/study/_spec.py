@@ -76,6 +76,7 @@ class StudySpec:
     augment_policy: str = "fastai"
     augment_hints: tuple[str, ...] | None = None
     resize: str = "crop"
+    drop_last: bool = True
 
     @property
     def head_ps(self) -> tuple[str, float | None]:
@@ -99,7 +100,8 @@ class StudySpec:
         replicates (raising it adds grid points to the same study) and the CPU threads (a host
         setting, recorded on every trial). Fields added later are left out at the value studies
         stored before them had (``ps_last`` None, ``augment_hints`` None, ``augment_policy``
-        ``"clamped-crop"``, ``resize`` ``"squish"``), so those studies keep their hash."""
+        ``"clamped-crop"``, ``resize`` ``"squish"``, ``drop_last`` false), so those studies keep
+        their hash."""
         d = self.to_dict()
         for key in _NOT_HASHED:
             d.pop(key)
@@ -112,17 +114,20 @@ class StudySpec:
             d.pop("augment_policy")
         if d["resize"] == _STORED_RESIZE:
             d.pop("resize")
+        if not d["drop_last"]:
+            d.pop("drop_last")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StudySpec:
         """Rebuild a spec stored by :meth:`to_dict`. A stored spec without ``augment_policy`` was
-        trained with the ``"clamped-crop"`` policy, and one without ``resize`` on squished
-        images; they keep them."""
+        trained with the ``"clamped-crop"`` policy, one without ``resize`` on squished images, one
+        without ``drop_last`` on every training image each epoch; they keep them."""
         d = dict(d)
         d["fractions"] = tuple(d["fractions"])
         d.setdefault("augment_policy", _STORED_POLICY)
         d.setdefault("resize", _STORED_RESIZE)
+        d.setdefault("drop_last", False)
         if d.get("augment_hints") is not None:
             d["augment_hints"] = tuple(d["augment_hints"])
         d["factors"] = {k: tuple(v) for k, v in d["factors"].items()}
@@ -154,6 +159,7 @@ _TOP: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "lr_find": (dict, False),
     "augment": (dict, False),
     "resize": (str, False),
+    "drop_last": (bool, False),
 }
 
 
@@ -308,6 +314,7 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
         augment_policy=policy,
         augment_hints=hints,
         resize=resize,
+        drop_last=data.get("drop_last", True),
     )
 
 

@@ -161,8 +161,9 @@ def _check_hash(name: str, stored: str, spec: StudySpec) -> None:
             f"study {name!r} in this storage was created from a different version of spec "
             f"{spec.name!r} (hash {stored[:12]} vs {spec.hash[:12]}); restore that spec, "
             "rename the new one, or use another --storage; a study created before specs had "
-            "`resize` was squished: add `resize = \"squish\"` to its spec to continue it, and "
-            "one also created before specs had [augment] was trained with clamped crops: add "
+            "`resize` and `drop_last` was squished and used every image each epoch: add "
+            "`resize = \"squish\"` and `drop_last = false` to its spec to continue it, and one "
+            "also created before specs had [augment] was trained with clamped crops: add "
             "`[augment] policy = \"clamped-crop\"` too"
         )
 

@@ -341,12 +341,15 @@ class TensorBatches:
     has nothing to crop and is used as it is. Other methods, and validation, use the pixels as
     decoded (see :func:`decode_image`).
 
-    Every image is used exactly once per epoch. Training batches are shuffled (seeded per epoch);
-    a final training batch of a single image (which BatchNorm cannot normalize) joins the batch
-    before it. Validation batches keep order. On a GPU the split's ``uint8`` pixels are copied
-    into GPU memory once when they take at most ``gpu_share`` of the free memory (default
-    :func:`gpu_memory_share`; ``0`` always streams); otherwise each batch is gathered on the CPU,
-    pinned, and copied asynchronously while a background thread prepares the next ones. Plays the
+    Training batches are shuffled (seeded per epoch). With ``drop_last`` (fastai's training
+    ``DataLoader``; a study's default) the last partial batch is left out, so each epoch trains on
+    full batches of a different subset; without it every image is used exactly once per epoch and
+    a final batch of a single image (which BatchNorm cannot normalize) joins the batch before it.
+    A split smaller than one batch is always one batch. Validation batches keep order. On a GPU the
+    split's ``uint8`` pixels are copied into GPU memory once when they take at most ``gpu_share`` of
+    the free memory (default :func:`gpu_memory_share`; ``0`` always streams); otherwise each batch
+    is gathered on the CPU, pinned, and copied asynchronously while a background thread prepares
+    the next ones. Plays the
     part of a fastai ``DataLoader`` in :class:`fastai.data.core.DataLoaders`.
     """
 
@@ -363,8 +366,10 @@ class TensorBatches:
         augment: Augment | None = None,
         gpu_share: float | None = None,
         resize: str = "crop",
+        drop_last: bool = False,
     ) -> None:
         self.split = split
+        self.drop_last = drop_last
         self.bs = batch_size
         self.train = train
         self.device = torch.device(device)
@@ -391,12 +396,13 @@ class TensorBatches:
 
     def __len__(self) -> int:
         full, rest = divmod(self.n, self.bs)
-        if self.train and rest == 1 and full:
-            return full  # the lone image rides with the last full batch
+        if self.train and full and (self.drop_last or rest == 1):
+            return full  # the rest is dropped, or the lone image rides with the last full batch
         return full + (1 if rest else 0)
 
     def _chunks(self, order: torch.Tensor) -> list[torch.Tensor]:
-        bounds = [b * self.bs for b in range(len(self))] + [self.n]
+        end = len(self) * self.bs if self.train and self.drop_last else self.n
+        bounds = [b * self.bs for b in range(len(self))] + [min(end, self.n)]
         return [order[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
     @property

@@ -59,6 +59,8 @@ class TrainSettings:
     ``"reduce-overhead"`` for CUDA graphs at small batch sizes. ``resize`` is how the images were
     made square (the spec's ``resize``): with ``"crop"`` the training batches are random crops
     of a training split decoded for it (see :class:`~hpstudy.training.TensorBatches`).
+    ``drop_last`` leaves each epoch's last partial training batch out, as fastai's training
+    ``DataLoader`` does.
     """
 
     arch: str
@@ -76,6 +78,7 @@ class TrainSettings:
     extra_metrics: tuple[str, ...] = ()
     compile_mode: str | None = None
     resize: str = "crop"
+    drop_last: bool = True
 
 
 def resolve_arch(name: str):  # noqa: ANN201 - returns a torchvision model constructor
@@ -182,7 +185,7 @@ def build_learner(
     dls = DataLoaders(
         TensorBatches(train, settings.batch_size, train=True, seed=settings.seed,
                       augment=Augment.for_hints(settings.augment, settings.augment_policy),
-                      resize=settings.resize),
+                      resize=settings.resize, drop_last=settings.drop_last),
         TensorBatches(valid, settings.batch_size, train=False),
         path=Path(tempfile.gettempdir()) / "hpstudy-learner",  # fastai's lr_find saves there
         device=torch.device(settings.device),

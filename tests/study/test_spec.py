@@ -112,7 +112,7 @@ def test_one_ps_keeps_fastais_reading_and_the_hash_of_stored_studies() -> None:
     # resize) existed; they were trained with clamped crops on squished images, which their spec
     # now has to say.
     d = {**tomllib.loads((STUDIES / "quickstart.toml").read_text()),
-         "augment": {"policy": "clamped-crop"}, "resize": "squish"}
+         "augment": {"policy": "clamped-crop"}, "resize": "squish", "drop_last": False}
     assert parse_spec(d, name="quickstart").hash == (
         "213e8e09a54608b48c1784478d0dbd32fe4895f441923e568c791ec337b42fb5"
     )
@@ -141,6 +141,7 @@ def test_augment_keeps_the_hash_of_studies_stored_before_it() -> None:
     d = _smoke_dict()
     d["augment"] = {"policy": "clamped-crop"}
     d["resize"] = "squish"
+    d["drop_last"] = False
     crop = parse_spec(d, name="smoke")
     # The hash of studies/smoke.toml before specs had [augment] (they were trained with crops).
     before = "f1a0f094dc59f4c520a007eb67c904ed1ebedfdbc427222e09b962eec3f52f94"
@@ -153,7 +154,7 @@ def test_augment_keeps_the_hash_of_studies_stored_before_it() -> None:
     assert parse_spec(d, name="smoke").hash not in (before, fastai.hash)
     # A spec stored on a study before [augment] existed has no augment keys: it means crops.
     stored = crop.to_dict()
-    del stored["augment_policy"], stored["augment_hints"], stored["resize"]
+    del stored["augment_policy"], stored["augment_hints"], stored["resize"], stored["drop_last"]
     rebuilt = StudySpec.from_dict(stored)
     assert (rebuilt.augment_policy, rebuilt.augment_hints) == ("clamped-crop", None)
     assert rebuilt.hash == before
@@ -171,7 +172,7 @@ def test_resize_is_read_and_defaults_to_fastais_crop() -> None:
 
 
 def test_resize_keeps_the_hash_of_studies_stored_before_it() -> None:
-    d = _smoke_dict()
+    d = {**_smoke_dict(), "drop_last": False}
     crop = parse_spec(d, name="smoke")  # the default: resize = "crop"
     d["resize"] = "squish"
     squish = parse_spec(d, name="smoke")
@@ -183,9 +184,26 @@ def test_resize_keeps_the_hash_of_studies_stored_before_it() -> None:
     # A spec stored on a study before resize existed has no resize key: it was squished, and a
     # worker joining that study keeps squishing.
     stored = crop.to_dict()
-    del stored["resize"]
+    del stored["resize"], stored["drop_last"]
     rebuilt = StudySpec.from_dict(stored)
     assert rebuilt.resize == "squish" and rebuilt.hash == before
+
+
+def test_drop_last_defaults_to_fastais_and_keeps_the_hash_of_studies_stored_before_it() -> None:
+    d = {**_smoke_dict(), "resize": "squish"}
+    assert parse_spec(d, name="smoke").drop_last is True  # fastai's training DataLoader
+    d["drop_last"] = False
+    every_image = parse_spec(d, name="smoke")
+    assert every_image.hash == "45f72ba5bfe934d5896bc4b3e489121338c27502a660ad90654f97c60fac386c"
+    assert parse_spec({**d, "drop_last": True}, name="smoke").hash != every_image.hash
+    stored = every_image.to_dict()
+    del stored["drop_last"]  # stored before the key existed: every image, every epoch
+    assert StudySpec.from_dict(stored).drop_last is False
+    with pytest.raises(SpecError, match="drop_last must be true/false"):
+        parse_spec({**d, "drop_last": 1}, name="smoke")
+    from hpstudy.study._data import StudyData
+
+    assert StudyData.open("digits", None, every_image).settings(every_image, "cpu").drop_last is False
 
 
 def test_a_changed_hash_tells_how_to_continue_a_study_trained_with_crops() -> None:
@@ -196,7 +214,8 @@ def test_a_changed_hash_tells_how_to_continue_a_study_trained_with_crops() -> No
     with pytest.raises(StudyMismatchError) as err:
         _check_hash("smoke:digits", before, load_spec("smoke"))
     message = str(err.value)
-    assert 'was squished: add `resize = "squish"` to its spec to continue it' in message
+    assert ('add `resize = "squish"` and `drop_last = false` to its spec to continue it'
+            in message)
     assert 'clamped crops: add `[augment] policy = "clamped-crop"` too' in message
     assert "\n" not in message
 

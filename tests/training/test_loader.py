@@ -41,6 +41,27 @@ def test_every_training_image_once_per_epoch_with_labels_aligned(n: int, bs: int
         assert len(sizes) == len(batches)
 
 
+@pytest.mark.parametrize(("n", "bs"), [(100, 32), (64, 32), (5, 32)])
+def test_drop_last_trains_on_full_batches_of_a_different_subset_each_epoch(n: int, bs: int) -> None:
+    # fastai's training DataLoader: shuffle, then leave the last partial batch out.
+    batches = TensorBatches(_indexed_split(n), bs, train=True, seed=1, augment=IDENTITY,
+                            drop_last=True)
+    epochs = []
+    for _ in range(2):
+        labels = []
+        for x, y in batches:
+            assert torch.equal(_pixel_value(x), y)  # labels travel with their images
+            labels.append(y.tolist())
+        sizes = [len(b) for b in labels]
+        assert len(sizes) == len(batches) == max(1, n // bs)
+        assert sizes == ([bs] * (n // bs) if n >= bs else [n])  # a small split is one batch
+        flat = [v for b in labels for v in b]
+        assert len(set(flat)) == len(flat)  # no image twice within an epoch
+        epochs.append(set(flat))
+    if n > bs and n % bs:
+        assert epochs[0] != epochs[1]  # a different subset left out
+
+
 def test_epochs_are_shuffled_differently_and_reproducibly() -> None:
     a = TensorBatches(_indexed_split(64), 16, train=True, seed=3, augment=IDENTITY)
     b = TensorBatches(_indexed_split(64), 16, train=True, seed=3, augment=IDENTITY)
