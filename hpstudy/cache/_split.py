@@ -50,12 +50,20 @@ def cached_split(
     method = stored_resize(resize, train)
     entry = (cache or ImageCache()).get_or_build(dataset, root, split, samples, size, resize=method,
                                                  aspects=method != resize,
-                                                 on_progress=on_progress)
+                                                 on_progress=on_progress or _reported(split))
     ok = entry.ok()
     rows = None if ok.all() else torch.from_numpy(np.flatnonzero(ok).astype(np.int64))
     aspects = entry.aspects() if method == "squish" else None  # see DecodedSplit.aspects
     return DecodedSplit(torch.from_numpy(entry.images()), targets_of(samples, classes, dataset.task),
                         dataset.task, rows, None if aspects is None else torch.from_numpy(aspects))
+
+
+def _reported(split: str) -> ProgressFn:
+    """Decoding progress for :func:`hpstudy.progress.report` (a CLI's bars) when nobody passed
+    ``on_progress``."""
+    from hpstudy.progress import report
+
+    return lambda done, total: report(f"decoding {split}", done, total)
 
 
 def build_dataset_cache(

@@ -7,8 +7,10 @@ as written. Colour a message with ``style=`` (or :class:`rich.text.Text`), never
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import click
@@ -17,7 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 __all__ = [
-    "console", "err_console", "abort", "info", "warn", "print_json", "show_warning", "table",
+    "console", "err_console", "abort", "info", "warn", "print_json", "progress_bars",
+    "show_warning", "table",
 ]
 
 console = Console(highlight=False, markup=False)
@@ -42,6 +45,29 @@ def show_warning(message: Warning | str, category: type[Warning], filename: str,
                  file: Any = None, line: str | None = None) -> None:
     """A ``warnings.showwarning`` for the CLI: one ``warning:`` line, without the source location."""
     warn(str(message))
+
+
+@contextlib.contextmanager
+def progress_bars() -> Iterator[None]:
+    """Show the library's progress reports (:mod:`hpstudy.progress`: lr sweeps, features,
+    decoding) as transient bars on stderr, one per task; nothing when stderr is not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from hpstudy.progress import listen
+
+    bars = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                    MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
+                    transient=True)
+    tasks: dict[str, tuple[Any, int]] = {}  # task -> (bar, last done)
+
+    def show(task: str, done: int, total: int) -> None:
+        if task not in tasks or done < tasks[task][1]:  # new, or a new round (the next sweep)
+            tasks[task] = (bars.add_task(task, total=total), 0)
+        bars.update(tasks[task][0], completed=done, total=total)
+        tasks[task] = (tasks[task][0], done)
+
+    with bars, listen(show):
+        yield
 
 
 def print_json(data: Any) -> None:

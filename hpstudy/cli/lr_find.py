@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hpstudy.cli._console import console, print_json, table
+from hpstudy.cli._console import console, print_json, progress_bars, table
 from hpstudy.cli._options import data_root_option, json_option, study_option
 
 
@@ -36,8 +36,9 @@ def command(dataset: str, spec: str, fraction: float | None, loss: str | None,
     from hpstudy.study import lr_find_for_dataset
     from hpstudy.training import plot_lr_find
 
-    result = lr_find_for_dataset(dataset, spec, fraction=fraction, loss=loss, repeats=repeats,
-                                 data_root=data_root, device=device)
+    with progress_bars():
+        result = lr_find_for_dataset(dataset, spec, fraction=fraction, loss=loss, repeats=repeats,
+                                     data_root=data_root, device=device)
     d = result.details
     if plot_path is not None:
         plot_lr_find(result, plot_path)

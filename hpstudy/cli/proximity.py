@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from hpstudy.cli._console import console, print_json, table, warn
+from hpstudy.cli._console import console, print_json, progress_bars, table, warn
 from hpstudy.cli._options import data_root_option, json_option, storage_option, study_option
 
 
@@ -85,8 +85,9 @@ def command(ctx: click.Context, dataset: str | None, reference: str | None,
     from hpstudy.study import open_storage, resolve_storage_url
 
     config = _config(spec, data_root, device, cache_dir, batch_size)
-    ref = load_or_build_reference(reference, reference_dataset, config)
-    result = measure_proximity(dataset, ref, config, threshold=threshold, method=method)
+    with progress_bars():
+        ref = load_or_build_reference(reference, reference_dataset, config)
+        result = measure_proximity(dataset, ref, config, threshold=threshold, method=method)
     try:
         rdb = open_storage(resolve_storage_url(storage), create=False)
     except StorageError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hpstudy.cli._console import console, print_json, table
+from hpstudy.cli._console import console, print_json, progress_bars, table
 from hpstudy.cli._options import data_root_option, json_option, storage_option, study_option
 from hpstudy.cli.proximity import load_or_build_reference, reference_options
 
@@ -36,22 +36,23 @@ def command(dataset: str, reference: str | None, reference_dataset: str | None, 
     device = resolve_device(device)
     config = FeatureConfig.from_spec(spec_obj, device=device, data_root=data_root,
                                      cache_dir=cache_dir)
-    note = ""
-    try:
-        ref = load_or_build_reference(reference, reference_dataset, config)
-    except HpstudyError as exc:
-        if reference or reference_dataset:
-            raise  # the user named a reference: its problem is the answer
-        ref, note = None, (f"proximity not measured ({exc}); give --reference FILE or "
-                           "--reference-dataset NAME to place the dataset near or far")
-    try:
-        rdb = open_storage(resolve_storage_url(storage), create=False)
-    except StorageError:
-        if storage:
-            raise
-        rdb = None  # no default storage yet: the published findings apply
-    rec = recommend(dataset, spec=spec_obj, reference=ref, storage=rdb, data_root=data_root,
-                    device=device, cache_dir=cache_dir, threshold=threshold, proximity_note=note)
+    with progress_bars():  # the reference, the finder and the proximity report progress
+        note = ""
+        try:
+            ref = load_or_build_reference(reference, reference_dataset, config)
+        except HpstudyError as exc:
+            if reference or reference_dataset:
+                raise  # the user named a reference: its problem is the answer
+            ref, note = None, (f"proximity not measured ({exc}); give --reference FILE or "
+                               "--reference-dataset NAME to place the dataset near or far")
+        try:
+            rdb = open_storage(resolve_storage_url(storage), create=False)
+        except StorageError:
+            if storage:
+                raise
+            rdb = None  # no default storage yet: the published findings apply
+        rec = recommend(dataset, spec=spec_obj, reference=ref, storage=rdb, data_root=data_root,
+                        device=device, cache_dir=cache_dir, threshold=threshold, proximity_note=note)
     if as_json:
         print_json(rec.to_dict())
         return

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from hpstudy.errors import HpstudyError
+from hpstudy.progress import report
 from hpstudy.training._data import DecodedSplit, TensorBatches
 from hpstudy.training._learner import resolve_arch
 
@@ -79,9 +80,12 @@ class FeatureExtractor:
         batches = TensorBatches(split, self.batch_size, train=False, device=self.device)
         cuda = torch.device(self.device).type == "cuda"
         out: list[np.ndarray] = []
+        done = 0
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             for x, _ in batches:
                 out.append(body(x).float().cpu().numpy())
+                done += len(x)
+                report("features", done, len(split))
         if not out:
             dim = int(body(torch.zeros(1, 3, 32, 32, device=self.device)).shape[1])
             return np.zeros((0, dim), dtype=np.float32)

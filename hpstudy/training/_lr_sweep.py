@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from hpstudy.progress import report
 from hpstudy.training._lr_curve import DivergenceMonitor, exp_schedule, points_per_decade
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def run_sweep(
         if learn.wd is not None:
             opt.set_hypers(wd=learn.wd)
         batches = _cycle(learn.dls.train)
-        for lr in lrs:
+        for step, lr in enumerate(lrs, start=1):
             model.train()
             x, y = next(batches)
             opt.set_hypers(lr=float(lr))
@@ -197,7 +198,9 @@ def run_sweep(
             with torch.no_grad():
                 valid_losses.append(_mean_loss(learn, held_out))
             watched = valid_losses[-1] if monitor == "valid" else train_losses[-1]
-            if stop.update(watched):
+            stopped = stop.update(watched)
+            report("lr sweep", num_it if stopped else step, num_it)
+            if stopped:
                 break
     n = len(train_losses)
     return Sweep(lrs[:n], np.array(train_losses), np.array(valid_losses), num_it, n < num_it)
