@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 
 import click
 
@@ -20,18 +21,26 @@ from hpstudy.cli._options import (
 )
 
 
-def _log_each_trial() -> None:
+@contextlib.contextmanager
+def _log_each_trial() -> Iterator[None]:
     """One timestamped line on stderr per trial start and end, flushed as it is written, so the
-    log of a batch job (SLURM's ``--output``) fills while the worker runs, not when it exits."""
+    log of a batch job (SLURM's ``--output``) fills while the worker runs, not when it exits.
+    The logger is as it was afterwards."""
     log = logging.getLogger("hpstudy")
-    if not any(isinstance(h, _Stderr) for h in log.handlers):
-        handler = _Stderr()  # flushes after every record
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-        log.addHandler(handler)
+    handler = _Stderr()  # flushes after every record
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    level, propagate = log.level, log.propagate
+    log.addHandler(handler)
     log.setLevel(logging.INFO)
-    log.propagate = False
+    log.propagate = False  # the lines are this handler's; not again through the root logger
     with contextlib.suppress(AttributeError, ValueError):  # not a TextIOWrapper (a test's capture)
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
 
 
 class _Stderr(logging.StreamHandler):
@@ -66,13 +75,12 @@ def command(dataset: str, spec: str, storage: str | None, data_root: str | None,
     """
     from hpstudy.study import join_study, parse_gpus
 
-    _log_each_trial()
-
     if gpu is not None:
         (gpu,) = parse_gpus(gpu) or (None,)
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before torch touches CUDA
-    result = join_study(dataset, spec, storage=storage, data_root=data_root, device=device,
-                        gpu=gpu, max_attempts=max_attempts, handle_signals=True,
-                        compile_mode=compile_mode, threads=threads)
+    with _log_each_trial():
+        result = join_study(dataset, spec, storage=storage, data_root=data_root, device=device,
+                            gpu=gpu, max_attempts=max_attempts, handle_signals=True,
+                            compile_mode=compile_mode, threads=threads)
     console.print(f"{result.study}: this worker completed {result.trained} trial(s); "
                   f"{result.status.complete}/{result.status.grid_size} grid points complete")
