@@ -31,12 +31,8 @@ _FACTOR_RANGES: dict[str, tuple[float, float, str]] = {
 #: ``hpstudy.training._augment.POLICIES`` and ``HINTS`` (kept here so reading a spec needs no torch).
 AUGMENT_POLICIES: tuple[str, ...] = ("fastai", "crop", "clamped-crop")
 AUGMENT_HINTS: tuple[str, ...] = ("no_hflip", "rot90", "vflip")
-#: The policy of studies stored before specs had ``[augment]``.
-_STORED_POLICY = "clamped-crop"
 #: ``resize`` values; the same as ``hpstudy.training._data.RESIZE_METHODS``.
 RESIZE_METHODS: tuple[str, ...] = ("crop", "squish", "pad")
-#: How studies stored before specs had ``resize`` made their images square.
-_STORED_RESIZE = "squish"
 
 
 @dataclass(frozen=True)
@@ -99,35 +95,25 @@ class StudySpec:
         """SHA-256 of the design: everything but the name, the description, the number of
         replicates (raising it adds grid points to the same study) and the CPU threads (a host
         setting, recorded on every trial). Fields added later are left out at the value studies
-        stored before them had (``ps_last`` None, ``augment_hints`` None, ``augment_policy``
-        ``"clamped-crop"``, ``resize`` ``"squish"``, ``drop_last`` false), so those studies keep
-        their hash."""
+        stored before them had (:data:`_ADDED_LATER`), so those studies keep their hash."""
         d = self.to_dict()
         for key in _NOT_HASHED:
             d.pop(key)
-        for key in _HASHED_WHEN_SET:  # keys added later: specs without them keep their hash
-            if d[key] is None:
+        for key, before in _ADDED_LATER.items():
+            if d[key] == before:
                 d.pop(key)
-        if d["lr_find"]["lr"] is None:
+        if d["lr_find"]["lr"] is None:  # added later too: a spec without it keeps its hash
             d["lr_find"].pop("lr")
-        if d["augment_policy"] == _STORED_POLICY:
-            d.pop("augment_policy")
-        if d["resize"] == _STORED_RESIZE:
-            d.pop("resize")
-        if not d["drop_last"]:
-            d.pop("drop_last")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StudySpec:
-        """Rebuild a spec stored by :meth:`to_dict`. A stored spec without ``augment_policy`` was
-        trained with the ``"clamped-crop"`` policy, one without ``resize`` on squished images, one
-        without ``drop_last`` on every training image each epoch; they keep them."""
-        d = dict(d)
+        """Rebuild a spec stored by :meth:`to_dict`. A field a stored spec lacks takes the value
+        its study was trained with (:data:`_ADDED_LATER`), not today's default: one without
+        ``augment_policy`` was trained with ``"clamped-crop"``, one without ``resize`` on squished
+        images, one without ``drop_last`` on every training image each epoch."""
+        d = {**_ADDED_LATER, **d}
         d["fractions"] = tuple(d["fractions"])
-        d.setdefault("augment_policy", _STORED_POLICY)
-        d.setdefault("resize", _STORED_RESIZE)
-        d.setdefault("drop_last", False)
         if d.get("augment_hints") is not None:
             d["augment_hints"] = tuple(d["augment_hints"])
         d["factors"] = {k: tuple(v) for k, v in d["factors"].items()}
@@ -137,8 +123,15 @@ class StudySpec:
 
 #: Spec fields that do not identify a study (see :attr:`StudySpec.hash`).
 _NOT_HASHED = ("name", "description", "replicates", "threads")
-#: Spec fields hashed only when set, so studies created before they existed keep their hash.
-_HASHED_WHEN_SET = ("ps_last", "augment_hints")
+#: Spec fields added after studies were stored, with the value those studies were trained with:
+#: left out of the hash at that value, and filled in when a stored spec lacks them.
+_ADDED_LATER: dict[str, Any] = {
+    "ps_last": None,
+    "augment_hints": None,
+    "augment_policy": "clamped-crop",
+    "resize": "squish",
+    "drop_last": False,
+}
 
 _TOP: dict[str, tuple[type | tuple[type, ...], bool]] = {
     # key: (type, required)
