@@ -45,17 +45,28 @@ def cached_split(
         ValueError: On an unknown resize method.
     """
     from hpstudy.training import DecodedSplit
-    from hpstudy.training._data import stored_resize, targets_of
+    from hpstudy.training._data import targets_of
 
-    method = stored_resize(resize, train)
-    entry = (cache or ImageCache()).get_or_build(dataset, root, split, samples, size, resize=method,
-                                                 aspects=method != resize,
-                                                 on_progress=on_progress or _reported(split))
+    entry = _entry(cache or ImageCache(), dataset, root, split, samples, size, resize, train,
+                   on_progress or _reported(split))
     ok = entry.ok()
     rows = None if ok.all() else torch.from_numpy(np.flatnonzero(ok).astype(np.int64))
-    aspects = entry.aspects() if method == "squish" else None  # see DecodedSplit.aspects
+    aspects = entry.aspects() if entry.resize == "squish" else None  # see DecodedSplit.aspects
     return DecodedSplit(torch.from_numpy(entry.images()), targets_of(samples, classes, dataset.task),
                         dataset.task, rows, None if aspects is None else torch.from_numpy(aspects))
+
+
+def _entry(cache: ImageCache, dataset: Dataset, root: Path, split: str,
+           samples: Sequence[Sample], size: int, resize: str, train: bool,
+           on_progress: ProgressFn | None) -> CacheEntry:
+    """The cache entry a split made square by ``resize`` is served from: a training split to be
+    cropped at random is stored squished, with its aspect ratios (see
+    :func:`~hpstudy.training._data.stored_resize`)."""
+    from hpstudy.training._data import stored_resize
+
+    method = stored_resize(resize, train)
+    return cache.get_or_build(dataset, root, split, samples, size, resize=method,
+                              aspects=method != resize, on_progress=on_progress)
 
 
 def _reported(split: str) -> ProgressFn:
@@ -88,7 +99,7 @@ def build_dataset_cache(
         ValueError: On an unknown resize method.
     """
     from hpstudy.datasets import get_dataset, resolve_root
-    from hpstudy.training._data import check_resize, stored_resize
+    from hpstudy.training._data import check_resize
 
     check_resize(resize)
     plugin = get_dataset(dataset)
@@ -98,8 +109,6 @@ def build_dataset_cache(
     out = []
     for name, samples in (("train", splits.train), ("valid", splits.valid)):
         progress = (lambda d, t, n=name: on_progress(n, d, t)) if on_progress else None
-        method = stored_resize(resize, name == "train")
-        out.append(cache.get_or_build(plugin, root, name, samples, size or plugin.image_size,
-                                      resize=method, aspects=method != resize,
-                                      on_progress=progress))
+        out.append(_entry(cache, plugin, root, name, samples, size or plugin.image_size, resize,
+                          name == "train", progress))
     return out
