@@ -27,7 +27,7 @@ class StudyResult:
     per-epoch records of each point's lowest complete replicate. ``proximity`` is the stored
     proximity attribute, or ``None`` when the dataset was never measured. ``early`` holds each
     variant's change at ``early_epoch`` (1-based: the last frozen epoch), an interval over the
-    replicate pairs only (:func:`hpstudy.study.summarize_early`).
+    replicate pairs only (:attr:`hpstudy.study.SummaryRow.early`).
     """
 
     name: str
@@ -58,7 +58,7 @@ class StudyResult:
 
 def _read(storage: Any, name: str) -> StudyResult:
     from hpstudy.proximity import PROXIMITY_ATTR
-    from hpstudy.study import BASELINE, load_study, summarize, summarize_early, variants
+    from hpstudy.study import BASELINE, load_study, summarize, variants
     from hpstudy.study._report import complete_trials, status_of
     from hpstudy.study._study import lr_find_key
 
@@ -67,7 +67,10 @@ def _read(storage: Any, name: str) -> StudyResult:
     changes: dict[tuple[str, float], float] = {}
     comparisons: dict[tuple[str, float], Comparison] = {}
     values: dict[tuple[str, float], float] = {}
+    early: dict[tuple[str, float], Comparison] = {}
     for row in summarize(ref):
+        if row.early is not None:
+            early[(row.variant, row.fraction)] = row.early
         if row.metric is not None:
             values[(row.variant, row.fraction)] = row.metric
         if row.variant == BASELINE and row.metric is not None:
@@ -102,7 +105,7 @@ def _read(storage: Any, name: str) -> StudyResult:
         grid_size=status.grid_size,
         proximity=attrs.get(PROXIMITY_ATTR),
         replicates=ref.spec.replicates,
-        early=summarize_early(ref),
+        early=early,
         early_epoch=max(1, ref.spec.frozen_epochs),
         epochs=ref.spec.frozen_epochs + ref.spec.unfrozen_epochs,
     )

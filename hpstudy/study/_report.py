@@ -218,7 +218,8 @@ class SummaryRow:
 
     ``metric`` is ``None`` until a replicate is complete; ``comparison`` is ``None`` for the
     baseline and until a replicate pair of variant and baseline is complete (see
-    :func:`hpstudy.evidence.compare` for how the interval is found).
+    :func:`hpstudy.evidence.compare` for how the interval is found). ``early`` is the same change
+    at the early epoch (:func:`early_epoch`), its interval over replicate pairs only.
     """
 
     fraction: float
@@ -227,6 +228,7 @@ class SummaryRow:
     lr: float | None
     replicates: int
     comparison: Comparison | None = None
+    early: Comparison | None = None
 
     @property
     def change_pct(self) -> float | None:
@@ -294,7 +296,7 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000,
             finished = [t for t in mine if t is not None]
             mean = sum(t.value for t in finished) / len(finished) if finished else None
             lr = finished[0].user_attrs.get("hparams", {}).get("lr") if finished else None
-            comparison = None
+            comparison = early = None
             if v.name != BASELINE:
                 pairs = _pairs(done, mine, f, reps)
                 if pairs and metric:
@@ -304,7 +306,8 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000,
                         baseline_values=[b.value for _, b in pairs],
                         n_resamples=n_resamples, seed=seed,
                     )
-            rows.append(SummaryRow(f, v.name, mean, lr, len(finished), comparison))
+                    early = _early_comparison(pairs, metric, n_resamples, seed)
+            rows.append(SummaryRow(f, v.name, mean, lr, len(finished), comparison, early))
     return rows
 
 
@@ -327,34 +330,28 @@ def early_epoch(records: Sequence[dict[str, Any]]) -> tuple[int, float] | None:
 
 def summarize_early(ref: StudyRef, *, n_resamples: int = 2000) -> dict[tuple[str, float], Comparison]:
     """Every variant's % change against the baseline at the early epoch (:func:`early_epoch`),
-    by ``(variant, fraction)``, with an interval over the replicate pairs.
+    by ``(variant, fraction)``: the ``early`` of :func:`summarize`'s rows."""
+    return {(row.variant, row.fraction): row.early for row in summarize(ref, n_resamples=n_resamples)
+            if row.early is not None}
+
+
+def _early_comparison(pairs: Sequence[tuple[optuna.trial.FrozenTrial, optuna.trial.FrozenTrial]],
+                      metric: str, n_resamples: int, seed: int) -> Comparison | None:
+    """The change at the early epoch (:func:`early_epoch`) of replicate pairs, with an interval
+    over the pairs.
 
     Per-image outputs are stored for the last epoch only, so the interval resamples replicate
-    pairs (:func:`hpstudy.evidence.compare`, method ``"replicates"``): a study with one replicate
-    gets the % change without an interval.
+    pairs (:func:`hpstudy.evidence.compare`, method ``"replicates"``): one pair gets the % change
+    without an interval. ``None`` when no pair has epoch records.
     """
     from hpstudy.evidence import compare
-    from hpstudy.study._grid import variants
 
-    ref = ref.refreshed()
-    done = complete_trials(ref)
-    metric = str(ref.study.user_attrs.get("metric", ""))
-    reps = list(range(ref.spec.replicates))
-    seed = zlib.crc32(ref.dataset.encode())
-    out: dict[tuple[str, float], Comparison] = {}
-    for f in sorted(ref.spec.fractions):
-        for v in variants(ref.spec):
-            if v.name == BASELINE or not metric:
-                continue
-            early = [(early_epoch(t.user_attrs.get("epochs", [])),
-                      early_epoch(b.user_attrs.get("epochs", [])))
-                     for t, b in _pairs(done, [done.get((v.name, f, r)) for r in reps], f, reps)]
-            early = [(t, b) for t, b in early if t is not None and b is not None]
-            if early:
-                out[(v.name, f)] = compare(
-                    [None] * len(early), [None] * len(early), metric,
-                    variant_values=[t[1] for t, _ in early],
-                    baseline_values=[b[1] for _, b in early],
-                    n_resamples=n_resamples, seed=seed,
-                )
-    return out
+    early = [(early_epoch(t.user_attrs.get("epochs", [])),
+              early_epoch(b.user_attrs.get("epochs", []))) for t, b in pairs]
+    early = [(t, b) for t, b in early if t is not None and b is not None]
+    if not early:
+        return None
+    return compare([None] * len(early), [None] * len(early), metric,
+                   variant_values=[t[1] for t, _ in early],
+                   baseline_values=[b[1] for _, b in early],
+                   n_resamples=n_resamples, seed=seed)
