@@ -93,7 +93,8 @@ def build_dataset_cache(
         size: Square size in pixels (default: the plugin's ``image_size``).
         resize: The study's resize method (default ``"crop"``, a spec's default): the entries
             its training and validation splits use (see :func:`cached_split`).
-        on_progress: Called with (split, done, total) while decoding.
+        on_progress: Called with (split, done, total) while decoding (default: reported through
+            :mod:`hpstudy.progress`).
 
     Raises:
         ValueError: On an unknown resize method.
@@ -108,7 +109,7 @@ def build_dataset_cache(
     cache = cache or ImageCache()
     out = []
     for name, samples in (("train", splits.train), ("valid", splits.valid)):
-        progress = (lambda d, t, n=name: on_progress(n, d, t)) if on_progress else None
+        progress = (lambda d, t, n=name: on_progress(n, d, t)) if on_progress else _reported(name)
         out.append(_entry(cache, plugin, root, name, samples, size or plugin.image_size, resize,
                           name == "train", progress))
     return out

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from hpstudy.cli._console import console, print_json, table, warn
+from hpstudy.cli._console import console, print_json, progress_bars, table, warn
 from hpstudy.cli._options import cache_dir_option, data_root_option, json_option
+from hpstudy.study._spec import RESIZE_METHODS
 
 
 def _mib(n: int) -> str:
@@ -23,15 +24,13 @@ def command() -> None:
               help="Square size in pixels. Default: the study's (with --study) or the plugin's.")
 @click.option("--study", "spec", default=None, metavar="SPEC",
               help="Take the size and the resize method from this study spec.")
-@click.option("--resize", type=click.Choice(["crop", "squish", "pad"]), default=None,
+@click.option("--resize", type=click.Choice(RESIZE_METHODS), default=None,
               help="How images are made square. Default: the study's (with --study), else crop.")
 @data_root_option
 @cache_dir_option
 def build(dataset: str, size: int | None, spec: str | None, resize: str | None,
           data_root: str | None) -> None:
     """Decode DATASET's training and validation splits into the cache (no-op when current)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from hpstudy.cache import ImageCache, build_dataset_cache
 
     if spec is not None:
@@ -40,18 +39,9 @@ def build(dataset: str, size: int | None, spec: str | None, resize: str | None,
         spec_obj = load_spec(spec)
         size = size if size is not None else spec_obj.image_size
         resize = resize if resize is not None else spec_obj.resize
-    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def on_progress(split: str, done: int, total: int) -> None:
-            if split not in tasks:
-                tasks[split] = bar.add_task(f"decoding {dataset} {split}", total=total)
-            bar.update(tasks[split], completed=done)
-
+    with progress_bars():
         entries = build_dataset_cache(dataset, size=size, resize=resize or "crop",
-                                      data_root=data_root,
-                                      cache=ImageCache(), on_progress=on_progress)
+                                      data_root=data_root, cache=ImageCache())
     for e in entries:
         m = e.meta
         console.print(f"{m['dataset']} {m['split']}: {m['images']} images at {m['size']} px, "
