@@ -27,7 +27,7 @@ def _log_each_trial() -> Iterator[None]:
     log of a batch job (SLURM's ``--output``) fills while the worker runs, not when it exits.
     The logger is as it was afterwards."""
     log = logging.getLogger("hpstudy")
-    handler = _Stderr()  # flushes after every record
+    handler = logging.StreamHandler(sys.stderr)  # flushes after every record
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     level, propagate = log.level, log.propagate
     log.addHandler(handler)
@@ -41,18 +41,6 @@ def _log_each_trial() -> Iterator[None]:
         log.removeHandler(handler)
         log.setLevel(level)
         log.propagate = propagate
-
-
-class _Stderr(logging.StreamHandler):
-    """A handler writing to whatever ``sys.stderr`` is when a record comes."""
-
-    @property  # type: ignore[override]
-    def stream(self):  # noqa: ANN201
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: object) -> None:
-        pass
 
 
 @click.command("worker")
