@@ -49,7 +49,7 @@ def summary_table(result) -> object:  # noqa: ANN001 - RunResult
             f"{r.fraction:g}",
             r.variant,
             f"{r.lr:.2g}" if r.lr is not None else "",
-            f"{r.metric:.3f}" if r.metric is not None else "—",
+            _metric(r),
             str(r.replicates),
             f"{c.mean_pct:+.1f}" if c is not None else "—",
             _interval(c),
@@ -63,8 +63,27 @@ def summary_table(result) -> object:  # noqa: ANN001 - RunResult
     )
 
 
+def _lr_find(result) -> str:  # noqa: ANN001 - RunResult
+    spread = result.lr_find_spread
+    values = ", ".join(
+        f"{k}={v:.3g}" + (f" (spread {spread[k]:.2f} decades over its sweeps)"
+                          if spread.get(k) is not None else "")
+        for k, v in result.lr_find.items())
+    if any(spread.get(k) is None for k in result.lr_find):
+        values += (" (one sweep or a fixed lr: its seed-to-seed spread is not measured; "
+                   "lr_find.repeats > 1 measures it)")
+    return values
+
+
+def _metric(r) -> str:  # noqa: ANN001 - SummaryRow
+    if r.metric is None:
+        return "—"
+    return f"{r.metric:.3f}" + (f"±{r.metric_sd:.3f}" if r.metric_sd is not None else "")
+
+
 SIGNIFICANCE_NOTE = (
-    "metric: mean over the complete replicates; 95% CI: paired bootstrap over validation images "
+    "metric: mean ± SD over the complete replicates (one replicate: no SD, its spread is not "
+    "measured); 95% CI: paired bootstrap over validation images "
     "and seed pairs; better*/worse*: the interval excludes 0; n.s.: no detectable difference, "
     "within the noise of this study"
 )
@@ -133,7 +152,7 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
     else:
         trained = "nothing trained now"
     console.print(f"{result.status.complete}/{result.status.grid_size} complete; {trained}; "
-                  f"lr_find {', '.join(f'{k}={v:.3g}' for k, v in result.lr_find.items())}")
+                  f"lr_find {_lr_find(result)}")
     if workers == 0:
         console.print(f"prepared {result.study} on {result.storage}; start `hpstudy worker` "
                       "processes to train it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -220,6 +221,8 @@ class SummaryRow:
     baseline and until a replicate pair of variant and baseline is complete (see
     :func:`hpstudy.evidence.compare` for how the interval is found). ``early`` is the same change
     at the early epoch (:func:`early_epoch`), its interval over replicate pairs only.
+    ``metric_sd`` is the metric's standard deviation over the complete replicates (``None`` with
+    fewer than two).
     """
 
     fraction: float
@@ -229,6 +232,7 @@ class SummaryRow:
     replicates: int
     comparison: Comparison | None = None
     early: Comparison | None = None
+    metric_sd: float | None = None
 
     @property
     def change_pct(self) -> float | None:
@@ -240,7 +244,8 @@ class SummaryRow:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"fraction": self.fraction, "variant": self.variant,
-                             "metric": self.metric, "lr": self.lr, "replicates": self.replicates}
+                             "metric": self.metric, "metric_sd": self.metric_sd, "lr": self.lr,
+                             "replicates": self.replicates}
         d.update(self.comparison.to_dict() if self.comparison is not None else {})
         return d
 
@@ -295,6 +300,7 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000,
             mine = [done.get((v.name, f, r)) for r in reps]
             finished = [t for t in mine if t is not None]
             mean = sum(t.value for t in finished) / len(finished) if finished else None
+            sd = statistics.stdev(t.value for t in finished) if len(finished) > 1 else None
             lr = finished[0].user_attrs.get("hparams", {}).get("lr") if finished else None
             comparison = early = None
             if v.name != BASELINE:
@@ -307,7 +313,7 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000,
                         n_resamples=n_resamples, seed=seed,
                     )
                     early = _early_comparison(pairs, metric, n_resamples, seed)
-            rows.append(SummaryRow(f, v.name, mean, lr, len(finished), comparison, early))
+            rows.append(SummaryRow(f, v.name, mean, lr, len(finished), comparison, early, sd))
     return rows
 
 

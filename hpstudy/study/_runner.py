@@ -95,7 +95,8 @@ class RunProgress:
 class RunResult:
     """The outcome of ``run_study``: the final status, the summary table, and ``trained_now``,
     the grid points that became complete while it ran (by its workers or by any other process
-    working on the same study)."""
+    working on the same study). ``lr_find_spread`` is each finder value's spread in decades over
+    its sweeps (``None`` for a single sweep or a fixed lr: not measured)."""
 
     study: str
     storage: str
@@ -104,6 +105,7 @@ class RunResult:
     summary: list[SummaryRow]
     trained_now: int
     lr_find: dict[str, float] = field(default_factory=dict)
+    lr_find_spread: dict[str, float | None] = field(default_factory=dict)
 
 
 ProgressFn = Callable[[RunProgress], None]
@@ -289,6 +291,9 @@ def run_study(
         summary=summarize(ref),
         trained_now=final.complete - before.complete,
         lr_find=lr_values,
+        lr_find_spread={k: ref.study.user_attrs[k].get("spread_decades")
+                        if ref.study.user_attrs[k].get("repeats", 1) > 1 else None
+                        for k in lr_values},
     )
 
 

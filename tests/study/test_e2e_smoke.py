@@ -80,6 +80,7 @@ def test_smoke_study_completes_every_grid_point_exactly_once(smoke_run) -> None:
         if "baseline" not in row:
             assert ".." in row and row.split()[-1] in ("better*", "worse*", "n.s."), row
     assert "n.s.: no detectable difference" in " ".join(first.stdout.split())
+    assert "seed-to-seed spread is not measured" in " ".join(first.stdout.split())  # one sweep
 
 
 def test_trials_record_hyperparameters_history_and_throughput(smoke_run) -> None:

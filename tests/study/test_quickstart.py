@@ -32,5 +32,6 @@ def test_quickstart_learns_and_reports_every_change_with_its_interval(tmp_path: 
     assert statistics.mean(baseline) >= 0.90
     rows = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] == ["1"]]
     assert len(rows) == 6
+    assert rows[0][3] == f"{statistics.mean(baseline):.3f}±{statistics.stdev(baseline):.3f}"
     for row in rows[1:]:
         assert row[4] == "3" and ".." in row[6] and row[7] in ("better*", "worse*", "n.s.")

@@ -6,6 +6,7 @@ Workers are real processes running the real claim/queue code with the stand-in t
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from pathlib import Path
 
@@ -74,6 +75,14 @@ def test_raising_replicates_adds_points_and_keeps_stored_results(sqlite_url: str
     (status,) = study_status(open_storage(sqlite_url, create=False))
     assert status.grid_size == status.complete == 52
     rows = summarize(load_study(open_storage(sqlite_url, create=False), "smoke:digits"))
+    values = {}
+    for t in optuna.load_study(study_name="smoke:digits", storage=sqlite_url).get_trials():
+        if t.state == TrialState.COMPLETE:
+            values.setdefault((t.params["variant"], t.params["fraction"]), []).append(t.value)
+    for row in rows:  # the metric's spread over the replicates, beside its mean
+        mine = values[(row.variant, row.fraction)]
+        expected = statistics.stdev(mine) if len(mine) > 1 else None
+        assert row.metric_sd == (pytest.approx(expected) if expected is not None else None)
     assert {r.replicates for r in rows} == {2}
     assert all(r.comparison is not None and r.comparison.replicates == 2
                for r in rows if r.variant != "baseline")
