@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any, NoReturn
@@ -23,7 +24,11 @@ __all__ = [
     "show_warning", "table",
 ]
 
-console = Console(highlight=False, markup=False)
+#: Output that is not a terminal (a file, a pipe, a batch log) has no width to fit: tables print
+#: whole there instead of cropped to 80 columns with "…" in place of numbers. ``COLUMNS`` wins.
+_FILE_WIDTH = 160
+console = Console(highlight=False, markup=False,
+                  width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else _FILE_WIDTH)
 err_console = Console(stderr=True, highlight=False, markup=False)
 
 
