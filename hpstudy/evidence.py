@@ -7,18 +7,24 @@ same validation images, so the two arms are also paired over images, and how muc
 is luck in those images is measured by resampling them: the paired bootstrap over test items of
 Koehn 2004 ("Statistical significance tests for machine translation evaluation").
 
-:func:`compare` resamples both at once with :func:`scipy.stats.bootstrap` (percentile method): each
-resample draws ``R`` replicate pairs and ``N`` images with replacement, independently of each other,
-and uses the same image draw for both arms and every replicate. Its statistic is the % change of the
-variant's mean (over the drawn pairs) metric on the drawn images against the baseline's. Every
-metric is computed for a whole batch of resamples at once from how often each image is drawn in
-each resample: metrics that are a mean of per-image scores (accuracy, map3, f2_samples) as a matrix
-product of those counts with the scores; balanced accuracy and macro F1 from count-weighted
-per-class tallies; AUROC as a count-weighted Mann-Whitney statistic, from cumulative sums of the
-counts along each class's sorted scores. ``_slow_statistic`` recomputes the metric on each
-resample's images instead, the reference the batch forms are tested against. Without per-image
-outputs only the replicate pairs are resampled, from the stored metric values; a single trial per
-arm without outputs has no interval.
+:func:`compare` adds the two sources of noise draw by draw. The validation images are resampled
+with :func:`scipy.stats.bootstrap` (percentile method), the same draw for both arms and every
+replicate pair; its statistic is the % change of the variant's metric, averaged over the pairs, on
+the drawn images against the baseline's. The seed noise of that average is drawn from the paired
+t distribution of the pairs' metric differences (``R - 1`` degrees of freedom): with the two to five
+replicates a study can afford, a bootstrap over the pairs would stay inside their range and call
+too much significant. The interval is the percentile interval of the sum. Every metric is computed
+for a whole batch of image resamples at once from how often each image is drawn: metrics that are
+a mean of per-image scores (accuracy, map3, f2_samples) as a matrix product of those counts with
+the scores; balanced accuracy and macro F1 from count-weighted per-class tallies; AUROC as a
+count-weighted Mann-Whitney statistic, from cumulative sums of the counts along each class's sorted
+scores. ``_slow_statistic`` recomputes the metric on each resample's images instead, the reference
+the batch forms are tested against. Without per-image outputs only the seed noise is drawn, from
+the stored metric values (the paired t interval); a single trial per arm without outputs has no
+interval.
+
+One replicate pair measures the images' noise only, not the seed's: such a comparison keeps its
+interval for reading but is *not judged* (:attr:`Comparison.judged`), never better or worse.
 
 :func:`pool` averages the % change of several cells (a variant on several datasets or fractions)
 and combines their bootstrap distributions draw by draw.
@@ -39,7 +45,10 @@ from scipy import sparse, stats
 from hpstudy.metrics import get_metric
 from hpstudy.outputs import ValidOutputs
 
-__all__ = ["Comparison", "compare", "per_image_scores", "pool"]
+__all__ = ["NOT_JUDGED", "Comparison", "compare", "per_image_scores", "pool"]
+
+#: The verdict of a comparison with one replicate pair: its seed noise is not measured.
+NOT_JUDGED = "not judged"
 
 #: Largest number of (resample, image) cells one batch of resamples may hold in a matrix.
 _BATCH_CELLS = 2_000_000
@@ -55,7 +64,8 @@ class Comparison:
     ``mean_pct`` is ``(mean variant metric - mean baseline metric) / |mean baseline metric| * 100``
     over the replicate pairs. ``ci_low_pct`` and ``ci_high_pct`` bound the confidence interval
     (``nan`` when none could be computed). ``method`` says what was resampled:
-    ``"images+replicates"``, ``"images"`` (one pair), ``"replicates"`` (no per-image outputs) or
+    ``"images+replicates"``, ``"images"`` (one pair: not :attr:`judged`), ``"replicates"`` (no
+    per-image outputs: the seed pairs alone) or
     ``"none"``. ``images`` is the number of validation images resampled (0 without outputs).
     ``draws`` is the bootstrap distribution of the % change, kept for :func:`pool`; ``None`` when
     ``method`` is ``"none"``. It takes no part in equality or ``repr``.
@@ -70,14 +80,29 @@ class Comparison:
     draws: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
+    def judged(self) -> bool:
+        """Whether the interval covers training noise too: two or more replicate pairs.
+
+        One pair's interval measures only which validation images happened to be drawn; how much
+        the comparison moves with another seed (head initialisation, batch order, augmentation)
+        is unmeasured, and on small studies it is the larger part (``benchmarks/noise.py`` on
+        quickstart: one replicate's intervals were narrower than three replicates', 4.8 against
+        6.5 points, and held the other replicates' mean less often, 90 % against 97 %).
+        """
+        return self.replicates >= 2
+
+    @property
     def significant(self) -> bool:
-        """Whether the interval is finite and excludes 0."""
+        """Whether the comparison is :attr:`judged` and its interval is finite and excludes 0."""
         finite = math.isfinite(self.ci_low_pct) and math.isfinite(self.ci_high_pct)
-        return finite and (self.ci_low_pct > 0 or self.ci_high_pct < 0)
+        return self.judged and finite and (self.ci_low_pct > 0 or self.ci_high_pct < 0)
 
     @property
     def verdict(self) -> str:
-        """``"better"``, ``"worse"`` or ``"no detectable difference"``."""
+        """``"better"``, ``"worse"``, ``"no detectable difference"``, or ``"not judged"`` (one
+        replicate pair: seed noise unmeasured)."""
+        if not self.judged:
+            return NOT_JUDGED
         if not self.significant:
             return "no detectable difference"
         return "better" if self.ci_low_pct > 0 else "worse"
@@ -510,10 +535,11 @@ def compare(
 
     ``variant[r]`` and ``baseline[r]`` are replicate pair ``r`` (trained with the same seed);
     ``variant_values[r]`` and ``baseline_values[r]`` are those trials' stored metric values. With
-    every per-image output present (all on the same validation images) both the replicate pairs and
-    the images are resampled (``"images+replicates"``, or ``"images"`` for one pair) and the point
-    estimate is recomputed from the outputs; otherwise two or more pairs are resampled from the
-    values (``"replicates"``) and a single pair has no interval (``"none"``). A baseline mean of 0
+    every per-image output present (all on the same validation images) the images are resampled
+    and the pairs' seed noise added (``"images+replicates"``, or ``"images"`` for one pair, which
+    is not judged) and the point estimate is recomputed from the outputs; otherwise two or more
+    pairs give the paired t interval of their values (``"replicates"``) and a single pair has no
+    interval (``"none"``). A baseline mean of 0
     has no % change (``"none"``). A resample whose baseline mean is 0 has no % change either, which
     makes the interval ``nan``.
 
@@ -571,22 +597,24 @@ def compare(
         if statistic is None:
             statistic = _slow_statistic(fn, var_out, base_out, targets)
         batch = max(1, min(n_resamples, _BATCH_CELLS // max(n_images, n_reps)))
-        if n_reps >= 2:
-            data: tuple[np.ndarray, ...] = (np.arange(n_reps), np.arange(n_images))
-            method = "images+replicates"
-        else:
-            data = (np.arange(n_images),)
-            method = "images"
+        every_pair = np.arange(n_reps)
 
-        def wrapped(*idx: np.ndarray, axis: int = -1) -> np.ndarray:
-            img_idx = idx[-1]
-            rep_idx = idx[0] if n_reps >= 2 else np.zeros((img_idx.shape[0], 1), dtype=np.int64)
-            return statistic(rep_idx, img_idx)
+        def over_images(img_idx: np.ndarray, axis: int = -1) -> np.ndarray:
+            return statistic(np.broadcast_to(every_pair, (img_idx.shape[0], n_reps)), img_idx)
 
         low, high, draws = _bootstrap(
-            data, wrapped, n_resamples=n_resamples, batch=batch, confidence=confidence, seed=seed
+            (np.arange(n_images),), over_images,
+            n_resamples=n_resamples, batch=batch, confidence=confidence, seed=seed,
         )
-        return Comparison(float(_pct(mv, mb)), low, high, n_reps, n_images, method, draws)
+        mean_pct = float(_pct(mv, mb))
+        if n_reps < 2:
+            low, high = _percentiles(draws, confidence)
+            return Comparison(mean_pct, low, high, n_reps, n_images, "images", draws)
+        differences = [fn(v.probs, v.targets) - fn(b.probs, b.targets)
+                       for v, b in zip(var_out, base_out, strict=True)]
+        draws = draws + _seed_draws(differences, mb, n_resamples, seed)
+        low, high = _percentiles(draws, confidence)
+        return Comparison(mean_pct, low, high, n_reps, n_images, "images+replicates", draws)
 
     values_v = np.asarray(variant_values, dtype=np.float64)
     values_b = np.asarray(baseline_values, dtype=np.float64)
@@ -594,28 +622,46 @@ def compare(
     mean_pct = float(_pct(mv, mb))
     if n_reps < 2 or mb == 0 or not math.isfinite(mean_pct):
         return Comparison(mean_pct if mb != 0 else math.nan, math.nan, math.nan, n_reps, 0, "none")
-
-    def by_replicates(rep_idx: np.ndarray, axis: int = -1) -> np.ndarray:
-        return _pct(values_v[rep_idx].mean(axis=-1), values_b[rep_idx].mean(axis=-1))
-
-    low, high, draws = _bootstrap(
-        (np.arange(n_reps),),
-        by_replicates,
-        n_resamples=n_resamples,
-        batch=max(1, min(n_resamples, _BATCH_CELLS // n_reps)),
-        confidence=confidence,
-        seed=seed,
-    )
+    draws = mean_pct + _seed_draws(values_v - values_b, mb, n_resamples, seed)
+    low, high = _percentiles(draws, confidence)
     return Comparison(mean_pct, low, high, n_reps, 0, "replicates", draws)
+
+
+def _seed_draws(differences: Sequence[float] | np.ndarray, baseline_mean: float, n: int,
+                seed: int) -> np.ndarray:
+    """``n`` draws of the seed noise in the mean of the replicate pairs' differences, as a % of
+    ``baseline_mean``: the paired t distribution (``R - 1`` degrees of freedom, scaled by the
+    differences' standard error), at its ``(i + 1/2) / n`` quantiles in a random order.
+
+    A bootstrap over two or three seed pairs cannot see the tails it has not drawn (its interval
+    is at most the pairs' range); the t distribution is the small-sample answer for the mean of a
+    few roughly normal differences. Stratified quantiles keep its percentiles exact for any ``n``.
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    se = float(np.std(d, ddof=1)) / math.sqrt(d.size) / abs(baseline_mean) * 100.0
+    order = np.random.default_rng([seed, 0x5EED]).permutation(n)
+    return se * stats.t.ppf((order + 0.5) / n, df=d.size - 1)
+
+
+def _percentiles(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile interval of ``draws`` (``nan`` if any draw is ``nan``). Hazen's plotting
+    positions, ``(i + 1/2) / n``, are the levels :func:`_seed_draws` samples at, so a
+    distribution of seed draws alone gives the t interval itself."""
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha], method="hazen")
+    return float(low), float(high)
 
 
 def pool(comparisons: Sequence[Comparison], *, confidence: float = 0.95) -> Comparison:
     """The mean % change over several independent cells, with a bootstrap interval.
 
     The pooled distribution is the draw-by-draw mean of the cells' :attr:`Comparison.draws`, and the
-    interval its percentiles. ``replicates`` is the fewest of any cell, ``images`` the sum. Any cell
-    without draws makes the pool ``"none"`` (``nan`` interval). ``method`` is the cells' common
-    method, or ``"mixed"`` when they differ.
+    interval its percentiles. ``replicates`` is the fewest of any cell (so a pool with a
+    one-replicate cell is not :attr:`~Comparison.judged`), ``images`` the sum. Any cell without
+    draws makes the pool ``"none"`` (``nan`` interval). ``method`` is the cells' common method, or
+    ``"mixed"`` when they differ. Cells compared with the same ``seed`` (the fractions of one
+    dataset) share their image draws and the order of their seed draws, so their noise is pooled as
+    fully correlated: never narrower than it should be.
 
     Raises:
         ValueError: If ``comparisons`` is empty or their draws differ in length.
@@ -633,8 +679,7 @@ def pool(comparisons: Sequence[Comparison], *, confidence: float = 0.95) -> Comp
             f"pooled comparisons need draws of one length (the same n_resamples), got {sorted(lengths)}"
         )
     draws = np.mean(np.stack([np.asarray(c.draws, dtype=np.float64) for c in comparisons]), axis=0)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha])
+    low, high = _percentiles(draws, confidence)
     methods = {c.method for c in comparisons}
     method = methods.pop() if len(methods) == 1 else "mixed"
-    return Comparison(mean_pct, float(low), float(high), replicates, images, method, draws)
+    return Comparison(mean_pct, low, high, replicates, images, method, draws)

@@ -118,12 +118,15 @@ def _judge(f: PublishedFinding, results: Sequence[StudyResult], scope: str) -> F
             f"{datasets} dataset(s))")
     if f.when == "early":
         tail += _early_note(results, pooled.values())
+    elif replicates < 2:
+        tail += ("; one replicate measures the validation images' noise but not the seed's, so "
+                 "nothing is judged: set `replicates >= 2` in the spec")
     better = [v for v, p in pooled.items() if p.significant and p.ci_low_pct > 0]
     worse = [v for v, p in pooled.items() if p.significant and p.ci_high_pct < 0]
     if f.claim == "better":  # some value helps; contradicted when one hurts and none helps
         verdict = HOLDS if better else CONTRADICTED if worse else INCONCLUSIVE
     else:  # "not beaten": the baseline's value is not significantly beaten by any other
-        decided = all(math.isfinite(p.ci_high_pct) for p in pooled.values())
+        decided = all(p.judged and math.isfinite(p.ci_high_pct) for p in pooled.values())
         verdict = CONTRADICTED if better else HOLDS if decided else INCONCLUSIVE
     return Finding(f.key, f.text, scope, verdict, numbers + tail)
 

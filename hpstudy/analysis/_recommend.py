@@ -1,6 +1,7 @@
 """The recommendation table: per group, the setting of each factor the evidence supports.
 
-Only a gain whose pooled 95 % interval lies above 0 moves a factor away from the baseline.
+Only a gain whose pooled 95 % interval lies above 0 moves a factor away from the baseline, and
+only with two or more replicates (one replicate's interval leaves out the seed's noise).
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ class FactorChoice:
             return f"nothing beat the baseline; {self.datasets} dataset(s)"
         low, high = self.intervals.get(self.top, (math.nan, math.nan))
         interval = (f"[{low:+.1f}, {high:+.1f}]" if math.isfinite(low) else "no interval")
-        return (f"no significant gain: best tried {self.factor}={self.top:g} {self.top_gain:+.1f}% "
+        lead = ("no significant gain" if self.replicates >= 2 else
+                "not judged (1 replicate: seed noise unmeasured; set replicates >= 2)")
+        return (f"{lead}: best tried {self.factor}={self.top:g} {self.top_gain:+.1f}% "
                 f"{interval}, {self.replicates} replicate(s), {self.datasets} dataset(s)")
 
 

@@ -19,6 +19,7 @@ from hpstudy.cli._options import (
     storage_option,
     study_option,
 )
+from hpstudy.evidence import NOT_JUDGED
 
 
 def _fmt_s(seconds: float | None) -> str:
@@ -38,7 +39,7 @@ def _interval(c) -> str:  # noqa: ANN001 - Comparison
 def _verdict(c) -> str:  # noqa: ANN001 - Comparison
     if c is None:
         return ""
-    return {"better": "better*", "worse": "worse*"}.get(c.verdict, "n.s.")
+    return {"better": "better*", "worse": "worse*", NOT_JUDGED: "not judged"}.get(c.verdict, "n.s.")
 
 
 def summary_table(result) -> object:  # noqa: ANN001 - RunResult
@@ -83,9 +84,10 @@ def _metric(r) -> str:  # noqa: ANN001 - SummaryRow
 
 SIGNIFICANCE_NOTE = (
     "metric: mean ± SD over the complete replicates (one replicate: no SD, its spread is not "
-    "measured); 95% CI: paired bootstrap over validation images "
-    "and seed pairs; better*/worse*: the interval excludes 0; n.s.: no detectable difference, "
-    "within the noise of this study"
+    "measured); 95% CI: paired bootstrap over validation images plus the seed pairs' paired t "
+    "spread; better*/worse*: the interval excludes 0; n.s.: no detectable difference, within the "
+    "noise of this study; not judged: one replicate, whose interval leaves out the seed's noise "
+    "(set replicates >= 2 in the spec)"
 )
 
 

@@ -104,3 +104,16 @@ def test_early_epochs_finding_is_judged_at_the_last_frozen_epoch() -> None:
     assert early.startswith("lr_mult=0.1 +6.0% [") and "at epoch 5 of 20" in early
     assert "replicates >= 2" in _by_key(judged["single"], "lr-far-early").evidence
     assert "replicates >= 2" not in early
+
+
+def test_one_replicate_judges_nothing() -> None:
+    """The same changes and intervals with one replicate: the intervals leave out the seed's noise,
+    so no finding holds or is contradicted, and each says what to change."""
+    near = _results()[0]
+    single = replace(near, replicates=1, comparisons={
+        k: replace(c, replicates=1, method="images") for k, c in near.comparisons.items()})
+    judged = judge_findings([single], {"s:near": "near"})["s:near"]
+    assert {f.verdict for f in judged} == {"inconclusive", "not applicable"}
+    for f in judged:
+        if f.verdict == "inconclusive":
+            assert "set `replicates >= 2`" in f.evidence

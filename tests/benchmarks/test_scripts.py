@@ -65,13 +65,19 @@ def test_noise_measures_replicate_disagreement(tmp_path: Path) -> None:
     )
     out = _run("noise.py", "--spec", str(spec), "--replicates", "2", "--workers", "2",
                tmp_path=tmp_path)
-    assert out["replicates"] == 2 and out["cells"] == 2  # one pair of runs, two variants
-    assert out["baseline_sd"] >= 0 and 0 <= out["sign_flips"] <= 2
-    assert 0 <= out["flagged"] <= 4
-    if out["flagged"]:
-        assert 0 <= out["flagged_reproduced"] <= 1
-    else:
-        assert out["flagged_reproduced"] is None
+    # Four replicates: two independent runs of two, split three ways; six single-replicate pairs.
+    assert out["replicates_per_run"] == 2 and out["splits"] == 3
+    assert out["cells"] == 6 * 2  # two variants per pair of single-replicate runs
+    assert out["baseline_sd"] >= 0 and 0 <= out["sign_flips"] <= out["cells"]
+    for flagged, share, most in (("flagged", "flagged_reproduced", 3 * 2 * 2),
+                                 ("flagged_single", "flagged_reproduced_single", 6 * 2 * 2)):
+        assert 0 <= out[flagged] <= most
+        if out[flagged]:
+            assert 0 <= out[share] <= 1
+        else:
+            assert out[share] is None
+    for kind in ("run", "single"):
+        assert out[f"median_width_{kind}"] >= 0 and 0 <= out[f"covers_held_out_{kind}"] <= 1
 
 
 def test_fastai_equivalence_pairs_hpstudy_with_plain_fastai(tmp_path: Path) -> None:
