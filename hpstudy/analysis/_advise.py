@@ -187,10 +187,11 @@ def advise(
 def _stored_lr_find(storage: Any, dataset: str, spec_hash: str) -> tuple[float, str] | None:
     import optuna
 
+    from hpstudy.study import study_attrs
     from hpstudy.study._study import lr_find_key
 
-    for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        a = s.user_attrs
+    for s in optuna.storages.get_storage(storage).get_all_studies():
+        a = study_attrs(s)
         if a.get("dataset") == dataset and a.get("spec_hash") == spec_hash:
             key = lr_find_key(1.0)
             if key in a:

@@ -58,7 +58,7 @@ class StudyResult:
 
 def _read(storage: Any, name: str) -> StudyResult:
     from hpstudy.proximity import PROXIMITY_ATTR
-    from hpstudy.study import BASELINE, load_study, summarize, variants
+    from hpstudy.study import BASELINE, load_study, study_attrs, summarize, variants
     from hpstudy.study._report import complete_trials, status_of
     from hpstudy.study._study import lr_find_key
 
@@ -82,7 +82,7 @@ def _read(storage: Any, name: str) -> StudyResult:
     for (variant, fraction, _replicate), t in sorted(complete_trials(ref).items()):
         if (variant, fraction) not in curves:  # the lowest complete replicate's curve
             curves[(variant, fraction)] = list(t.user_attrs.get("epochs", []))
-    attrs = ref.study.user_attrs
+    attrs = study_attrs(ref.study)
     lr_find = {
         f: float(attrs[lr_find_key(f)]["lr"]) for f in ref.spec.fractions if lr_find_key(f) in attrs
     }

@@ -200,10 +200,11 @@ def _sections(rep: Report, stamp: str) -> list[_Section]:
                  tuple(map(tuple, _baseline_rows(rep)))),
         _Section("Heatmap: % change of the validation metric against each dataset's baseline",
                  "Mean % change over the replicate pairs with its 95 % confidence interval "
-                 "(paired bootstrap over validation images and seed pairs). Coloured cells marked "
-                 "* are significant (the interval excludes 0); grey cells show no detectable "
-                 "difference. Columns sorted by mean change, best on the right; n/a = no result. "
-                 "Values: heatmap.csv.", image="heatmap.png"),
+                 "(paired bootstrap over validation images plus the seed pairs' paired t spread). "
+                 "Coloured cells marked * are significant (the interval excludes 0); grey cells "
+                 "show no detectable difference, or come from one replicate, which is not judged "
+                 "(its interval leaves out the seed's noise). Columns sorted by mean change, best "
+                 "on the right; n/a = no result. Values: heatmap.csv.", image="heatmap.png"),
         _Section("Validation curves of the learning-rate variants",
                  "The validation metric after each epoch at each study's largest training "
                  "fraction (the lowest complete replicate), one panel per proximity group; the "
@@ -304,7 +305,7 @@ def _study_note(rep: Report, r: StudyResult, stamp: str) -> str:
 
 
 def _save_to_studies(storage: Any, rep: Report, stamp: str) -> list[str]:
-    from hpstudy.study import load_study
+    from hpstudy.study import load_study, set_study_attr
     from hpstudy.study._artifacts import save_study_file
     from hpstudy.study._note import save_design_note
 
@@ -312,7 +313,7 @@ def _save_to_studies(storage: Any, rep: Report, stamp: str) -> list[str]:
     for r in rep.results:
         ref = load_study(storage, r.name)
         save_study_file(ref.study, rep.files["heatmap.png"], mimetype="image/png")
-        ref.study.set_user_attr(REPORT_NOTE_ATTR, _study_note(rep, r, stamp))
+        set_study_attr(ref.study, REPORT_NOTE_ATTR, _study_note(rep, r, stamp))
         save_design_note(ref)  # the design, then this summary: one note, nothing replaced
         saved.append(r.name)
     return saved

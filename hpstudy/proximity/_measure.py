@@ -189,11 +189,14 @@ def store_proximity(storage: Any, result: ProximityResult) -> ProximityResult:
     """
     import optuna
 
+    from hpstudy.study import set_study_attr
+
     names = []
     for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
         attrs = s.user_attrs
         if "spec_hash" in attrs and attrs.get("dataset") == result.dataset:
             study = optuna.load_study(study_name=s.study_name, storage=storage)
-            study.set_user_attr(PROXIMITY_ATTR, result.to_attr())
+            set_study_attr(study, PROXIMITY_ATTR, result.to_attr(),
+                           compact={"value": round(result.value, 4), "group": result.group})
             names.append(s.study_name)
     return ProximityResult(**{**result.__dict__, "stored_on": tuple(sorted(names))})

@@ -14,6 +14,7 @@ from hpstudy.study._grid import (
 from hpstudy.study._heartbeat import HeartbeatSettings
 from hpstudy.study._join import JoinResult, join_study
 from hpstudy.study._lr import find_lr_on, lr_find_for_dataset
+from hpstudy.study._records import set_study_attr, study_attrs
 from hpstudy.study._report import (
     FailedAttempt,
     RunningTrial,
@@ -81,6 +82,8 @@ __all__ = [
     "run_study",
     "run_worker",
     "search_space",
+    "set_study_attr",
+    "study_attrs",
     "study_name",
     "study_status",
     "summarize",

@@ -93,7 +93,9 @@ class HeartbeatSettings:
 
 def heartbeat_of(study: optuna.Study) -> HeartbeatSettings:
     """The heartbeat settings stored on ``study`` (the defaults for a study that has none)."""
-    stored = study.user_attrs.get(ATTR_HEARTBEAT)
+    from hpstudy.study._records import study_attrs
+
+    stored = study_attrs(study).get(ATTR_HEARTBEAT)
     return HeartbeatSettings(**stored) if stored else HeartbeatSettings()
 
 

@@ -6,6 +6,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from hpstudy.study._grid import variants
+from hpstudy.study._records import set_study_attr, study_attrs
 from hpstudy.study._spec import FACTORS
 from hpstudy.study._study import lr_find_key
 
@@ -22,7 +23,7 @@ REPORT_NOTE_ATTR = "report_note"
 def design_note(ref: StudyRef) -> str:
     """A Markdown account of the study: baseline, factors, fractions, lr-finder values, values."""
     spec = ref.spec
-    attrs = ref.study.user_attrs
+    attrs = study_attrs(ref.study)
     lines = [
         f"# {ref.study.study_name}",
         "",
@@ -63,7 +64,7 @@ def design_note(ref: StudyRef) -> str:
 def study_note(ref: StudyRef) -> str:
     """The study's dashboard note: its design (:func:`design_note`), then the latest report's
     summary when ``hpstudy report`` has written one. Neither part ever replaces the other."""
-    report = ref.study.user_attrs.get(REPORT_NOTE_ATTR)
+    report = study_attrs(ref.study).get(REPORT_NOTE_ATTR)
     return design_note(ref) + (f"\n{report}\n" if report else "")
 
 
@@ -80,8 +81,8 @@ def save_design_note(ref: StudyRef) -> bool:
         return False
     note = study_note(ref)
     sha = hashlib.sha256(note.encode()).hexdigest()[:16]
-    if ref.study.user_attrs.get(_ATTR_NOTE) == sha:
+    if study_attrs(ref.study).get(_ATTR_NOTE) == sha:
         return False
     save_note(ref.study, note)
-    ref.study.set_user_attr(_ATTR_NOTE, sha)
+    set_study_attr(ref.study, _ATTR_NOTE, sha)
     return True

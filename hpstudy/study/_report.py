@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstudy.study._grid import BASELINE
 from hpstudy.study._heartbeat import heartbeat_of, stale_trial_ids
+from hpstudy.study._records import study_attrs
 from hpstudy.study._study import (
     ATTR_ATTEMPT,
     ATTR_ERROR,
@@ -143,7 +144,7 @@ def status_of(study: optuna.Study) -> StudyStatus:
     """The grid progress, what runs now and what failed, of one hpstudy study."""
     from optuna.trial import TrialState
 
-    attrs = study.user_attrs
+    attrs = study_attrs(study)
     in_grid = _grid_keys(attrs)
     trials = [
         t for t in study.get_trials(deepcopy=False)
@@ -284,7 +285,7 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000,
     ref = ref.refreshed()
     done = complete_trials(ref)
     url = storage_url_of(ref.study)
-    metric = str(ref.study.user_attrs.get("metric", ""))
+    metric = str(study_attrs(ref.study).get("metric", ""))
     outputs: dict[int, Any] = {}
 
     def out(t: optuna.trial.FrozenTrial) -> Any:

@@ -23,6 +23,7 @@ from hpstudy.study._gpus import assign_gpus, visible_gpus
 from hpstudy.study._heartbeat import HeartbeatSettings, heartbeat_of
 from hpstudy.study._lr import find_lr_on
 from hpstudy.study._note import save_design_note
+from hpstudy.study._records import set_study_attr, study_attrs
 from hpstudy.study._report import StudyStatus, SummaryRow, status_of, summarize
 from hpstudy.study._spec import StudySpec, load_spec
 from hpstudy.study._storage import (
@@ -139,12 +140,13 @@ def ensure_lr_find(
     study = ref.study
     out: dict[str, float] = {}
     with storage_lock(storage_url_of(study), f"lr-find:{study.study_name}"):
-        stored = study.user_attrs
+        stored = study_attrs(study)
         for fraction in sorted(ref.spec.fractions):
             key = lr_find_key(fraction)
             if key not in stored:
-                study.set_user_attr(key, lr_find_fn(ref, fraction, data_root, device))
-            out[key] = float(study.user_attrs[key]["lr"])
+                stored[key] = lr_find_fn(ref, fraction, data_root, device)
+                set_study_attr(study, key, stored[key], compact=float(f"{stored[key]['lr']:.3g}"))
+            out[key] = float(stored[key]["lr"])
         save_design_note(ref)
     return out
 
@@ -283,6 +285,7 @@ def run_study(
         )
         _Pool(ref, config, slots, train_fn, poll_s).run(report)
     final = report("done")
+    records = study_attrs(ref.study)
     return RunResult(
         study=ref.study.study_name,
         storage=redact(url),
@@ -291,8 +294,8 @@ def run_study(
         summary=summarize(ref),
         trained_now=final.complete - before.complete,
         lr_find=lr_values,
-        lr_find_spread={k: ref.study.user_attrs[k].get("spread_decades")
-                        if ref.study.user_attrs[k].get("repeats", 1) > 1 else None
+        lr_find_spread={k: records[k].get("spread_decades")
+                        if records[k].get("repeats", 1) > 1 else None
                         for k in lr_values},
     )
 

@@ -25,6 +25,7 @@ from hpstudy.errors import StudyMismatchError, UnknownStudyError
 from hpstudy.study._grid import GridPoint, grid, search_space, variants
 from hpstudy.study._heartbeat import ATTR_HEARTBEAT, ATTR_PROC, HeartbeatSettings, stale_trial_ids
 from hpstudy.study._liveness import process_token
+from hpstudy.study._records import set_study_attr, study_attrs
 from hpstudy.study._spec import StudySpec
 from hpstudy.study._storage import storage_lock, storage_url_of
 
@@ -84,7 +85,7 @@ class StudyRef:
     def refreshed(self) -> StudyRef:
         """This study with the number of replicates now stored (another host's ``hpstudy run``
         may have raised or lowered it since this one was opened)."""
-        stored = int(self.study.user_attrs.get("spec", {}).get("replicates", 1))
+        stored = int(study_attrs(self.study).get("spec", {}).get("replicates", 1))
         if stored == self.spec.replicates:
             return self
         return StudyRef(self.study, replace(self.spec, replicates=stored), self.dataset)
@@ -135,19 +136,21 @@ def create_study(
             direction="maximize",
             load_if_exists=True,
         )
-        attrs = study.user_attrs
+        attrs = study_attrs(study)
         if "spec_hash" in attrs:
             _check_hash(name, attrs["spec_hash"], spec)
             if attrs["spec"].get("replicates", 1) != spec.replicates:
-                study.set_user_attr("spec", {**attrs["spec"], "replicates": spec.replicates})
+                stored = {**attrs["spec"], "replicates": spec.replicates}
+                set_study_attr(study, "spec", stored, compact=stored.get("name") or "?")
                 study.set_user_attr("grid_size", len(grid(spec)))
         else:
-            study.set_user_attr("spec", spec.to_dict())
+            set_study_attr(study, "spec", spec.to_dict(), compact=spec.name)
             study.set_user_attr("dataset", dataset)
-            study.set_user_attr("metric", metric)
+            set_study_attr(study, "metric", metric)  # Optuna shows it as the objective's name
             study.set_user_attr("grid_size", len(grid(spec)))
-            study.set_user_attr(ATTR_HEARTBEAT, (heartbeat or HeartbeatSettings()).to_dict())
-            study.set_user_attr("spec_hash", spec.hash)  # last: marks the study as complete
+            set_study_attr(study, ATTR_HEARTBEAT, (heartbeat or HeartbeatSettings()).to_dict())
+            # Last: its user attribute marks the study as complete.
+            set_study_attr(study, "spec_hash", spec.hash, compact=spec.hash[:12])
         if study.metric_names is None:  # optuna-dashboard names the objective after it
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -187,7 +190,7 @@ def load_study(storage: Any, name: str, *, spec: StudySpec | None = None) -> Stu
             f"no study {name!r} in this storage (studies: {known}); start it with `hpstudy run`"
         )
     probe = optuna.load_study(study_name=name, storage=storage)
-    attrs = probe.user_attrs
+    attrs = study_attrs(probe)
     if "spec_hash" not in attrs:
         raise UnknownStudyError(f"study {name!r} was not created by hpstudy (no stored spec)")
     stored = StudySpec.from_dict(attrs["spec"])

@@ -26,6 +26,7 @@ from hpstudy.errors import HostError, HpstudyError
 from hpstudy.study._artifacts import save_outputs
 from hpstudy.study._grid import GridPoint, replicate_seed
 from hpstudy.study._heartbeat import Heartbeat, HeartbeatSettings, heartbeat_of
+from hpstudy.study._records import study_attrs
 from hpstudy.study._study import (
     ATTR_ATTEMPT,
     ATTR_ERROR,
@@ -121,7 +122,7 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
     """Train one claimed grid point with fastai and record everything about it on the trial."""
     from hpstudy.training import Hyperparams, train_trial
 
-    fraction_attr = ref.study.user_attrs.get(lr_find_key(point.fraction))
+    fraction_attr = study_attrs(ref.study).get(lr_find_key(point.fraction))
     if fraction_attr is None:
         raise RuntimeError(f"no stored lr-finder value for fraction {point.fraction:g}")
     data = study_data(ref, config.data_root)

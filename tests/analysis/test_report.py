@@ -23,7 +23,7 @@ from hpstudy.analysis import (
     recommend,
 )
 from hpstudy.cli import main
-from hpstudy.study import open_storage
+from hpstudy.study import open_storage, study_attrs
 
 
 def _own_changes(url: str, study: str) -> dict[str, float]:
@@ -115,33 +115,36 @@ def test_recommendation_table_moves_only_on_a_significant_gain(filled: Filled,
             value = float(variant.split("=")[1])
             assert c.gains[value] == pytest.approx(own[variant])
             assert c.intervals[value] == pytest.approx((cell.ci_low_pct, cell.ci_high_pct))
-            better = cell.significant and cell.ci_low_pct > 0
-            assert c.best == (value if better else base)
-            assert c.mean_gain == pytest.approx(own[variant] if better else 0.0)
+            # One replicate: the images' interval is kept for reading, but nothing is judged,
+            # so the baseline is kept, and the evidence says why and what to change.
+            assert cell.replicates == 1 and not cell.significant
+            assert c.best == base and c.mean_gain == 0.0
             assert c.datasets == 1
     both = {c.factor: c for c in rep.table["all"]}
     mean_wd = np.mean([_own_changes(filled.url, s)["wd=0.01"] for s in ("tiny:digits",
                                                                           "tiny:shapes")])
     assert both["wd"].gains[0.01] == pytest.approx(mean_wd)
+    assert all("not judged (1 replicate" in c.evidence for cs in rep.table.values() for c in cs)
 
 
 def test_report_is_saved_on_the_studies_for_the_dashboard(filled: Filled, tmp_path: Path) -> None:
     from optuna.artifacts import get_all_artifact_meta
     from optuna_dashboard import get_note
 
-    from hpstudy.study import load_study
+    from hpstudy.study import load_study, set_study_attr
     from hpstudy.study._note import save_design_note
 
     build_report(open_storage(filled.url, create=False), tmp_path, threshold=filled.threshold)
     s = optuna.load_study(study_name="tiny:shapes", storage=filled.url)
-    summary = s.user_attrs[REPORT_NOTE_ATTR]
+    summary = study_attrs(s)[REPORT_NOTE_ATTR]
+    assert REPORT_NOTE_ATTR not in s.user_attrs  # kept out of Optuna's study views
     note = get_note(s)
     assert "group **far**" in summary and "Baseline-plus-one-factor" in note
     assert note.index("Baseline-plus-one-factor") < note.index(summary)  # design first
     assert any(m.filename == "heatmap.png" for m in get_all_artifact_meta(s))
     # A later run rewrites the note from the design: the report's summary stays under it.
     ref = load_study(open_storage(filled.url, create=False), "tiny:shapes")
-    ref.study.set_user_attr("dashboard_note_sha", "")  # as if the design had changed
+    set_study_attr(ref.study, "dashboard_note_sha", "")  # as if the design had changed
     assert save_design_note(ref)
     assert summary in get_note(s) and "Baseline-plus-one-factor" in get_note(s)
     _dashboard_shows(filled.url, "tiny:shapes", summary)
@@ -239,7 +242,7 @@ def test_recommend_runs_finder_and_proximity(filled: Filled) -> None:
     stored = recommend("shapes", spec=filled.spec, reference=ref, storage=rdb,
                        cache_dir=filled.config.cache_dir, threshold=filled.threshold)
     study = optuna.load_study(study_name="tiny:shapes", storage=filled.url)
-    assert stored.lr_find == study.user_attrs["lr_find@1"]["lr"]
+    assert stored.lr_find == study_attrs(study)["lr_find@1"]["lr"]
     assert "stored on study tiny:shapes" in stored.lr_find_source
     lr = next(a for a in stored.advice if a.factor == "lr").value
     assert lr == pytest.approx(stored.lr_find / 10)  # shapes is far

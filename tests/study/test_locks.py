@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from hpstudy.errors import StorageError
-from hpstudy.study import open_storage
+from hpstudy.study import open_storage, study_attrs
 from hpstudy.study._locks import db_lock, file_lock
 from hpstudy.study._standin import prepare_standin_study
 from hpstudy.study._storage import _lock_path, _sqlite_path, storage_lock
@@ -84,7 +84,7 @@ def test_starter_waits_for_a_live_lock_holder_and_says_so(
         started = time.monotonic()
         with storage_lock(storage_url, LOCK, timeout_s=2.0):
             waited = time.monotonic() - started
-            lr = load_study(open_storage(storage_url, create=False), "smoke:digits").study.user_attrs
+            lr = study_attrs(load_study(open_storage(storage_url, create=False), "smoke:digits").study)
         assert holder.wait(timeout=60) == 0
     finally:
         if holder.poll() is None:
@@ -106,7 +106,7 @@ def test_starter_takes_over_from_a_dead_lock_holder(
     started = time.monotonic()
     ref = prepare_standin_study(storage_url)  # a second starter: takes the lock over and finishes
     assert time.monotonic() - started < 30
-    assert ref.study.user_attrs["lr_find@0.2"]["method"] == "standin"
+    assert study_attrs(ref.study)["lr_find@0.2"]["method"] == "standin"
     assert f"lock '{LOCK}': taking it over from {socket.gethostname()}:{holder.pid}, which is " \
         "gone (it was running the lr finder since" in "\n".join(_lines(lock_log))
 

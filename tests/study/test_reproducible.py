@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from hpstudy.metrics import accuracy
-from hpstudy.study import join_study, parse_spec, run_study
+from hpstudy.study import join_study, parse_spec, run_study, study_attrs
 from hpstudy.study._artifacts import artifact_dir, load_outputs
 
 SPEC = {
@@ -49,7 +49,7 @@ def test_worker_count_does_not_change_a_result(three_runs: dict[str, str]) -> No
     one, two, joined = (_values(three_runs[k]) for k in ("one", "two", "joined"))
     assert set(one) == {"baseline@0.5", "wd=0@0.5"}
     assert one == two == joined  # bit for bit
-    lr = {k: optuna.load_study(study_name="repro:digits", storage=u).user_attrs["lr_find@0.5"]["lr"]
+    lr = {k: study_attrs(optuna.load_study(study_name="repro:digits", storage=u))["lr_find@0.5"]["lr"]
           for k, u in three_runs.items()}
     assert len(set(lr.values())) == 1
 

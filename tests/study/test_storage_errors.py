@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from hpstudy.errors import StorageError
-from hpstudy.study import open_storage, run_study, study_status
+from hpstudy.study import open_storage, run_study, study_attrs, study_status
 from hpstudy.study._standin import prepare_standin_study, standin_lr_find, standin_train
 from hpstudy.study._study import load_study
 
@@ -39,7 +39,7 @@ def _stored(url: str) -> tuple[dict, list[tuple]]:
     study = optuna.load_study(study_name=summary.study_name, storage=open_storage(url, create=False))
     trials = [(t.number, t.state, t.params, t.values, t.user_attrs, t.system_attrs)
               for t in study.get_trials(deepcopy=False)]
-    return study.user_attrs, trials
+    return study_attrs(study), trials
 
 
 def test_sqlite_full_is_a_storage_error_naming_the_file(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ def test_sqlite_full_is_a_storage_error_naming_the_file(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     url = f"sqlite:///{db}"
     ref = prepare_standin_study(url)
-    attrs = dict(ref.study.user_attrs)
+    attrs = study_attrs(ref.study)
     pages = sqlite3.connect(db).execute("PRAGMA page_count").fetchone()[0]
     storage = open_storage(url, create=False)
 
@@ -61,7 +61,7 @@ def test_sqlite_full_is_a_storage_error_naming_the_file(tmp_path: Path) -> None:
         study.set_user_attr("blob", "x" * 2_000_000)
     assert f"the storage {db} " in str(err.value) and "database or disk is full" in str(err.value)
     assert "\n" not in str(err.value)
-    assert load_study(open_storage(url, create=False), ref.study.study_name).study.user_attrs == attrs
+    assert study_attrs(load_study(open_storage(url, create=False), ref.study.study_name).study) == attrs
 
 
 def test_a_new_storage_on_a_full_disk_is_one_line(small_disks, hpstudy_cli) -> None:  # noqa: ANN001

@@ -17,7 +17,7 @@ from _tiny import digits_settings
 from torch import nn
 
 from hpstudy.datasets import Task
-from hpstudy.study import LrFindSettings
+from hpstudy.study import LrFindSettings, study_attrs
 from hpstudy.training import (
     DecodedSplit,
     Hyperparams,
@@ -297,8 +297,9 @@ def test_a_fixed_lr_replaces_the_finder_and_keeps_the_hash_of_specs_without_it(t
                        "accuracy")
     assert ensure_lr_find(ref, None, "cpu") == {"lr_find@0.2": 0.003,
                                                                  "lr_find@1": 0.003}
-    assert ref.study.user_attrs["lr_find@1"] == {"lr": 0.003,
-                                                 "method": "fixed (lr_find.lr in the spec)"}
+    assert study_attrs(ref.study)["lr_find@1"] == {"lr": 0.003,
+                                                   "method": "fixed (lr_find.lr in the spec)"}
+    assert ref.study.user_attrs["lr_find@1"] == 0.003  # what Optuna's views show
     from hpstudy.study import lr_find_for_dataset  # `hpstudy lr-find` still runs the finder
 
     ran = lr_find_for_dataset("digits", fixed, fraction=0.2, device="cpu")
