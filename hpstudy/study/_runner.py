@@ -438,7 +438,11 @@ class _Pool:
         release(self.ref, {(host, pid) for pid in self.pids})
 
 
-_STOP_GRACE_S = 10.0
+#: How long a stopping coordinator waits for its interrupted workers before killing them. A worker
+#: holds its signals while it claims a trial (several storage writes); on a busy SQLite storage that
+#: took over 10 s, and a worker killed there leaves a RUNNING trial without its owner's host and pid,
+#: which ``release`` cannot attribute (it is found stale later, and uses an attempt).
+_STOP_GRACE_S = 30.0
 _USER_ERROR_EXIT = 2
 
 
