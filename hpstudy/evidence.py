@@ -578,8 +578,9 @@ def compare(
         base_out = [o for o in baseline if o is not None]
         targets = np.asarray(base_out[0].targets)
         n_images = base_out[0].n_images
-        mv = float(np.mean([fn(o.probs, o.targets) for o in var_out]))
-        mb = float(np.mean([fn(o.probs, o.targets) for o in base_out]))
+        var_metrics = np.array([fn(o.probs, o.targets) for o in var_out], dtype=np.float64)
+        base_metrics = np.array([fn(o.probs, o.targets) for o in base_out], dtype=np.float64)
+        mv, mb = float(var_metrics.mean()), float(base_metrics.mean())
         if mb == 0 or not (math.isfinite(mb) and math.isfinite(mv)):
             mean_pct = float(_pct(mv, mb)) if mb != 0 else math.nan
             return Comparison(mean_pct, math.nan, math.nan, n_reps, n_images, "none")
@@ -606,9 +607,7 @@ def compare(
         if n_reps < 2:
             low, high = _percentiles(draws, confidence)
             return Comparison(mean_pct, low, high, n_reps, n_images, "images", draws)
-        differences = [fn(v.probs, v.targets) - fn(b.probs, b.targets)
-                       for v, b in zip(var_out, base_out, strict=True)]
-        draws = draws + _seed_draws(differences, mb, n_resamples, seed)
+        draws = draws + _seed_draws(var_metrics - base_metrics, mb, n_resamples, seed)
         low, high = _percentiles(draws, confidence)
         return Comparison(mean_pct, low, high, n_reps, n_images, "images+replicates", draws)
 
