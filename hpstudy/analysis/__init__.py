@@ -14,6 +14,7 @@ from hpstudy.analysis._groups import (
 from hpstudy.analysis._heatmap import Heatmap, heatmap
 from hpstudy.analysis._recommend import ALL, FactorChoice, recommendation_table
 from hpstudy.analysis._report import REPORT_NOTE_ATTR, Report, build_report
+from hpstudy.analysis._unfrozen import FinderComparison, compare_finders
 
 __all__ = [
     "ALL",
@@ -24,6 +25,7 @@ __all__ = [
     "Advice",
     "CurvePoint",
     "FactorChoice",
+    "FinderComparison",
     "Finding",
     "Grouping",
     "Heatmap",
@@ -34,6 +36,7 @@ __all__ = [
     "advise",
     "build_report",
     "collect",
+    "compare_finders",
     "group_label",
     "group_studies",
     "heatmap",

@@ -27,7 +27,10 @@ class StudyResult:
     per-epoch records of each point's lowest complete replicate. ``proximity`` is the stored
     proximity attribute, or ``None`` when the dataset was never measured. ``early`` holds each
     variant's change at ``early_epoch`` (1-based: the last frozen epoch), an interval over the
-    replicate pairs only (:attr:`hpstudy.study.SummaryRow.early`).
+    replicate pairs only (:attr:`hpstudy.study.SummaryRow.early`). ``lr_find_unfrozen`` holds
+    the finder's values on the unfrozen network (empty unless the spec's ``[lr_find] network`` is
+    ``unfrozen`` or ``both``); ``lr_find_network`` is that setting and ``unfrozen_variant``
+    whether the grid has :data:`~hpstudy.study.UNFROZEN_VARIANT`.
     """
 
     name: str
@@ -50,6 +53,9 @@ class StudyResult:
     early: dict[tuple[str, float], Comparison] = field(default_factory=dict)
     early_epoch: int | None = None
     epochs: int | None = None
+    lr_find_unfrozen: dict[float, float] = field(default_factory=dict)
+    lr_find_network: str = "frozen"
+    unfrozen_variant: bool = False
 
     @property
     def finished(self) -> bool:
@@ -83,9 +89,11 @@ def _read(storage: Any, name: str) -> StudyResult:
         if (variant, fraction) not in curves:  # the lowest complete replicate's curve
             curves[(variant, fraction)] = list(t.user_attrs.get("epochs", []))
     attrs = study_attrs(ref.study)
-    lr_find = {
-        f: float(attrs[lr_find_key(f)]["lr"]) for f in ref.spec.fractions if lr_find_key(f) in attrs
-    }
+
+    def stored_lrs(network: str) -> dict[float, float]:
+        keys = {f: lr_find_key(f, network) for f in ref.spec.fractions}
+        return {f: float(attrs[k]["lr"]) for f, k in keys.items() if k in attrs}
+
     vs = variants(ref.spec)
     return StudyResult(
         name=name,
@@ -100,7 +108,7 @@ def _read(storage: Any, name: str) -> StudyResult:
         comparisons=comparisons,
         values=values,
         curves=curves,
-        lr_find=lr_find,
+        lr_find=stored_lrs("frozen"),
         complete=status.complete,
         grid_size=status.grid_size,
         proximity=attrs.get(PROXIMITY_ATTR),
@@ -108,6 +116,9 @@ def _read(storage: Any, name: str) -> StudyResult:
         early=early,
         early_epoch=max(1, ref.spec.frozen_epochs),
         epochs=ref.spec.frozen_epochs + ref.spec.unfrozen_epochs,
+        lr_find_unfrozen=stored_lrs("unfrozen"),
+        lr_find_network=ref.spec.lr_find.network,
+        unfrozen_variant=ref.spec.lr_find.unfrozen_variant,
     )
 
 

@@ -26,6 +26,7 @@ from hpstudy.analysis._findings import Finding, judge_findings
 from hpstudy.analysis._groups import NO_PROXIMITY, Grouping, group_label, group_studies
 from hpstudy.analysis._heatmap import Heatmap, heatmap, plot_heatmap, write_heatmap_csv
 from hpstudy.analysis._recommend import FactorChoice, recommendation_table
+from hpstudy.analysis._unfrozen import FinderComparison, compare_finders
 from hpstudy.proximity import random_weights_warning
 from hpstudy.study import BASELINE
 
@@ -49,6 +50,7 @@ class Report:
     findings: dict[str, list[Finding]] = field(default_factory=dict)
     advice: dict[str, Recommendation] = field(default_factory=dict)
     notes_saved: list[str] = field(default_factory=list)
+    finders: list[FinderComparison] = field(default_factory=list)
 
 
 def _fmt(v: float | None, spec: str = "+.2f") -> str:
@@ -182,6 +184,29 @@ def _baseline_rows(rep: Report) -> list[list[Any]]:
     return rows
 
 
+_FINDER_COLS = ["study", "dataset", "fraction", "lr finder, frozen", "lr finder, unfrozen",
+                "decades apart", "unfrozen stage at the unfrozen finder's lr: % vs base",
+                "95% CI", "answer"]
+FINDERS_CAPTION = (
+    "The 2019 study's future work: the finder run on the unfrozen network, from the baseline's "
+    "weights after its frozen stage, with the layer groups' discriminative lrs moving together. "
+    "Where the study trained the variant `lr_find=unfrozen` (the baseline with its unfrozen stage "
+    "at the unfrozen finder's lr), its change against the baseline (unfrozen stage at the frozen "
+    "finder's lr) is shown with its 95 % interval; a difference counts only when the interval "
+    "excludes 0 over two or more replicates. Values: lr_finders.csv.")
+
+
+def _finder_rows(rep: Report) -> list[list[Any]]:
+    rows = []
+    for f in rep.finders:
+        c = f.comparison
+        rows.append([f.study, f.dataset, f"{f.fraction:g}", _fmt(f.frozen_lr, ".3g"),
+                     _fmt(f.unfrozen_lr, ".3g"), _fmt(f.decades, "+.2f"),
+                     _fmt(c.mean_pct if c else None),
+                     _interval(c.ci_low_pct, c.ci_high_pct) if c else "n/a", f.answer])
+    return rows
+
+
 def _sections(rep: Report, stamp: str) -> list[_Section]:
     g = rep.grouping
     agreement = (f"adjusted Rand index {_fmt(g.ari, '.2f')}, pair agreement "
@@ -218,6 +243,10 @@ def _sections(rep: Report, stamp: str) -> list[_Section]:
                  + f". Agreement with the proximity groups "
                  f"({label('near', rep.threshold)} / {label('far', rep.threshold)}): {agreement}.",
                  tuple(_GROUP_COLS), tuple(map(tuple, _group_rows(rep)))),
+        _Section("The learning-rate finder on the unfrozen network", FINDERS_CAPTION,
+                 tuple(_FINDER_COLS), tuple(map(tuple, _finder_rows(rep))),
+                 empty='Not run: set `[lr_find] network = "both"` and `unfrozen_variant = true` in '
+                       "a spec to find and compare the unfrozen network's lr."),
         _Section("Recommendations per dataset", ADVICE_CAPTION, tuple(_ADVICE_COLS),
                  tuple(map(tuple, _advice_rows(rep)))),
         _Section("Recommendations per group",
@@ -351,6 +380,7 @@ def build_report(
     rep.findings = judge_findings(results, grouping.by_proximity,
                                   lambda g: group_label(g, threshold))
     rep.advice = dataset_advice(results, threshold)
+    rep.finders = compare_finders(results)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")  # noqa: UP017 (3.10)
     rep.files["heatmap.png"] = plot_heatmap(rep.heatmap, out / "heatmap.png")
     rep.files["heatmap.csv"] = write_heatmap_csv(rep.heatmap, out / "heatmap.csv")
@@ -364,6 +394,9 @@ def build_report(
     rep.files["groups.csv"] = _write_csv(out / "groups.csv", _GROUP_COLS, _group_rows(rep))
     rep.files["recommendations.csv"] = _write_csv(out / "recommendations.csv", _CHOICE_COLS,
                                                   _choice_rows(rep))
+    if rep.finders:
+        rep.files["lr_finders.csv"] = _write_csv(out / "lr_finders.csv", _FINDER_COLS,
+                                                 _finder_rows(rep))
     md = out / "report.md"
     md.write_text(_markdown(rep, stamp), encoding="utf-8")
     rep.files["report.md"] = md

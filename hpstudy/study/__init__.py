@@ -27,6 +27,8 @@ from hpstudy.study._report import (
 from hpstudy.study._runner import RunProgress, RunResult, WorkerActivity, run_study
 from hpstudy.study._spec import (
     FACTORS,
+    LR_FIND_NETWORKS,
+    UNFROZEN_VARIANT,
     LrFindSettings,
     StudySpec,
     load_spec,
@@ -40,14 +42,16 @@ from hpstudy.study._storage import (
     redact,
     resolve_storage_url,
 )
-from hpstudy.study._study import StudyRef, create_study, load_study, study_name
+from hpstudy.study._study import StudyRef, create_study, load_study, lr_find_key, study_name
 from hpstudy.study._worker import WorkerConfig, run_worker
 
 __all__ = [
     "BASELINE",
     "DEFAULT_STORAGE",
     "FACTORS",
+    "LR_FIND_NETWORKS",
     "STORAGE_ENV",
+    "UNFROZEN_VARIANT",
     "FailedAttempt",
     "GridPoint",
     "HeartbeatSettings",
@@ -71,6 +75,7 @@ __all__ = [
     "join_study",
     "load_study",
     "lr_find_for_dataset",
+    "lr_find_key",
     "open_dashboard",
     "open_storage",
     "packaged_specs",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpstudy.study._spec import FACTORS, StudySpec
+from hpstudy.study._spec import FACTORS, UNFROZEN_VARIANT, StudySpec
 
 if TYPE_CHECKING:
     import optuna
@@ -32,12 +32,15 @@ class Variant:
     """One setting of the five factors: the baseline, or the baseline with one factor changed.
 
     ``factor`` and ``value`` name the changed factor (``None`` for the baseline).
+    ``unfrozen_finder`` is True for :data:`~hpstudy.study.UNFROZEN_VARIANT` (factor ``lr_find``,
+    no value): the baseline's factors, its unfrozen stage at the unfrozen finder's lr.
     """
 
     name: str
     hparams: Mapping[str, float]
     factor: str | None = None
     value: float | None = None
+    unfrozen_finder: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,17 @@ def _label(factor: str, value: float) -> str:
 
 
 def variants(spec: StudySpec) -> list[Variant]:
-    """The baseline followed by each factor's other values, one factor at a time."""
+    """The baseline followed by each factor's other values, one factor at a time, then (with
+    ``[lr_find] unfrozen_variant``) :data:`~hpstudy.study.UNFROZEN_VARIANT`."""
     out = [Variant(BASELINE, dict(spec.baseline))]
     for factor in FACTORS:
         for value in spec.factors.get(factor, ()):
             out.append(
                 Variant(_label(factor, value), {**spec.baseline, factor: value}, factor, value)
             )
+    if spec.lr_find.unfrozen_variant:
+        out.append(Variant(UNFROZEN_VARIANT, dict(spec.baseline), "lr_find", None,
+                           unfrozen_finder=True))
     names = [v.name for v in out]
     if len(set(names)) != len(names):  # two values that print alike at 3 significant digits
         raise ValueError(f"variant names collide: {names}")

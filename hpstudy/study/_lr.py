@@ -25,6 +25,9 @@ def find_lr_on(
     fraction: float,
     device: str,
     sweep: LrFindSettings | None = None,
+    *,
+    network: str = "frozen",
+    frozen_finder_lr: float | None = None,
 ) -> LrFindResult:
     """Run the finder on ``fraction`` of the training split with the spec's baseline divisor, wd,
     beta2 and dropout (the lr is what the sweep varies), as ``hpstudy run`` does for the stored
@@ -32,13 +35,20 @@ def find_lr_on(
 
     A sweep with a fixed ``lr`` (the spec's ``lr_find.lr``) runs nothing and returns that lr.
 
+    With ``network="unfrozen"`` the sweep starts after the baseline trial's frozen stage, trained
+    at ``frozen_finder_lr`` times the baseline ``lr_mult`` (the frozen finder's value: the caller
+    runs that finder first).
+
     Raises:
         HpstudyError: If the training fraction or the validation split holds no image.
     """
     from hpstudy.training import LrFindResult, find_lr
 
     settings = sweep or spec.lr_find
-    if settings.lr is not None:
+    if network == "unfrozen":
+        if frozen_finder_lr is None:
+            raise ValueError("the unfrozen finder needs the frozen finder's lr for the frozen stage")
+    elif settings.lr is not None:
         return LrFindResult(settings.lr, FIXED_LR_METHOD)
 
     train, valid = data.train(fraction), data.valid()
@@ -47,11 +57,14 @@ def find_lr_on(
             f"dataset {data.plugin.name!r} has {len(train)} training images at fraction "
             f"{fraction:g} and {len(valid)} validation images; the finder needs both"
         )
-    return find_lr(train, valid, baseline_hyperparams(spec), data.settings(spec, device), settings)
+    lr = 1e-3 if frozen_finder_lr is None else frozen_finder_lr * spec.baseline["lr_mult"]
+    return find_lr(train, valid, baseline_hyperparams(spec, lr), data.settings(spec, device),
+                   settings, network=network)
 
 
 def baseline_hyperparams(spec: StudySpec, lr: float = 1e-3) -> Hyperparams:
-    """The spec's baseline factors at ``lr`` (the finder sweeps its own lrs, so any value)."""
+    """The spec's baseline factors at ``lr`` (the frozen finder sweeps its own lrs, so any value;
+    the unfrozen finder's frozen stage trains at it)."""
     from hpstudy.training import Hyperparams
 
     b = spec.baseline
@@ -66,12 +79,15 @@ def lr_find_for_dataset(
     fraction: float | None = None,
     loss: str | None = None,
     repeats: int | None = None,
+    network: str = "frozen",
     data_root: str | Path | None = None,
     device: str = "auto",
 ) -> LrFindResult:
     """Run the study's learning-rate finder on one dataset, as ``hpstudy run`` would, and return it.
 
-    Nothing is stored.
+    Nothing is stored. With ``network="unfrozen"`` the finder runs on the frozen network first
+    (the frozen stage before the unfrozen sweep trains at its value times the baseline
+    ``lr_mult``), then on the unfrozen one; the result is the unfrozen finder's.
 
     Args:
         dataset: A registered dataset name.
@@ -79,6 +95,7 @@ def lr_find_for_dataset(
         fraction: The training fraction (default: the spec's largest).
         loss: ``valid`` or ``train`` (default: the spec's ``lr_find.loss``).
         repeats: Sweeps with different seeds (default: the spec's ``lr_find.repeats``).
+        network: ``frozen`` (the published method) or ``unfrozen``.
         data_root: Folder that holds the dataset (default ``$HPSTUDY_DATA``).
         device: ``auto``, ``cpu`` or ``cuda``.
 
@@ -97,6 +114,11 @@ def lr_find_for_dataset(
         raise HpstudyError(f"--loss {loss!r} must be one of {', '.join(LOSS_KINDS)}")
     if repeats is not None and repeats < 1:
         raise HpstudyError(f"--repeats {repeats} must be at least 1")
+    if network not in ("frozen", "unfrozen"):
+        raise HpstudyError(f"--network {network!r} must be frozen or unfrozen")
+    if network == "unfrozen" and spec_obj.unfrozen_epochs == 0:
+        raise HpstudyError(f"--network unfrozen: spec {spec_obj.name!r} has no unfrozen stage "
+                           "(unfrozen_epochs = 0); use --network frozen")
     sweep = replace(
         spec_obj.lr_find,
         loss=loss if loss is not None else spec_obj.lr_find.loss,
@@ -106,4 +128,8 @@ def lr_find_for_dataset(
     resolve_arch(spec_obj.arch)
     device = resolve_device(device)
     data = StudyData.open(dataset, data_root, spec_obj)
-    return find_lr_on(data, spec_obj, fraction, device, sweep)
+    found = find_lr_on(data, spec_obj, fraction, device, sweep)
+    if network == "frozen":
+        return found
+    return find_lr_on(data, spec_obj, fraction, device, sweep, network="unfrozen",
+                      frozen_finder_lr=found.lr)

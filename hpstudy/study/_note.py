@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from hpstudy.study._grid import variants
 from hpstudy.study._records import set_study_attr, study_attrs
-from hpstudy.study._spec import FACTORS
+from hpstudy.study._spec import FACTORS, UNFROZEN_VARIANT, StudySpec
 from hpstudy.study._study import lr_find_key
 
 if TYPE_CHECKING:
@@ -44,13 +44,19 @@ def design_note(ref: StudyRef) -> str:
     for factor in FACTORS:
         others = ", ".join(f"{v:g}" for v in spec.factors.get(factor, ())) or "—"
         lines.append(f"| `{factor}` | {spec.baseline[factor]:g} | {others} |")
-    lines += ["", "| training fraction | lr-finder value |", "|---|---|"]
+    networks = ("frozen", "unfrozen") if spec.lr_find.runs_unfrozen else ("frozen",)
+    lines += ["", "| training fraction | " + " | ".join(f"lr finder, {n} network" for n in networks)
+              + " |", "|---" * (1 + len(networks)) + "|"]
     for fraction in sorted(spec.fractions):
-        stored = attrs.get(lr_find_key(fraction))
-        lr = f"{stored['lr']:.3g} ({stored.get('method', '?')})" if stored else "not yet found"
-        lines.append(f"| {fraction:g} | {lr} |")
+        cells = []
+        for network in networks:
+            stored = attrs.get(lr_find_key(fraction, network))
+            cells.append(f"{stored['lr']:.3g} ({stored.get('method', '?')})" if stored
+                         else "not yet found")
+        lines.append(f"| {fraction:g} | " + " | ".join(cells) + " |")
     lines += [
         "",
+        _unfrozen_sentence(spec) +
         f"A trial's learning rate is the lr-finder value of its fraction × `lr_mult`. Its "
         f"intermediate values are the validation {attrs.get('metric', 'metric')} after each epoch "
         f"(step = epoch, frozen epochs first); its value is the metric after the last epoch. Trial "
@@ -59,6 +65,16 @@ def design_note(ref: StudyRef) -> str:
         f"per-image validation outputs are the trial's artifact.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _unfrozen_sentence(spec: StudySpec) -> str:
+    if spec.lr_find.network == "unfrozen":
+        return ("Every trial's unfrozen stage trains at the unfrozen finder's value × `lr_mult` "
+                "(its frozen stage at the frozen finder's). ")
+    if spec.lr_find.unfrozen_variant:
+        return (f"The variant `{UNFROZEN_VARIANT}` is the baseline with its unfrozen stage at the "
+                "unfrozen finder's value; the report compares it with the baseline. ")
+    return ""
 
 
 def study_note(ref: StudyRef) -> str:

@@ -112,16 +112,20 @@ class RunResult:
 ProgressFn = Callable[[RunProgress], None]
 
 
-#: ``lr_find_fn(ref, fraction, data_root, device) -> {"lr": ..., "method": ..., ...}``.
+#: ``lr_find_fn(ref, fraction, data_root, device) -> {"lr": ..., "method": ..., ...}``; for the
+#: unfrozen network it is called with ``network="unfrozen", frozen_finder_lr=...`` too.
 LrFindFn = Callable[[StudyRef, float, "str | Path | None", str], dict[str, Any]]
 
 
 def find_lr_point(
-    ref: StudyRef, fraction: float, data_root: str | Path | None, device: str
+    ref: StudyRef, fraction: float, data_root: str | Path | None, device: str, *,
+    network: str = "frozen", frozen_finder_lr: float | None = None,
 ) -> dict[str, Any]:
     """Run the study's lr finder for one training fraction with the baseline hyperparameters, or
-    take the spec's fixed ``lr_find.lr``."""
-    result = find_lr_on(study_data(ref, data_root), ref.spec, fraction, device)
+    take the spec's fixed ``lr_find.lr``; on the unfrozen network (``network="unfrozen"``) after
+    a frozen stage at ``frozen_finder_lr`` times the baseline ``lr_mult``."""
+    result = find_lr_on(study_data(ref, data_root), ref.spec, fraction, device, network=network,
+                        frozen_finder_lr=frozen_finder_lr)
     return {"lr": result.lr, "method": result.method, **result.details}
 
 
@@ -131,22 +135,36 @@ def ensure_lr_find(
     device: str,
     lr_find_fn: LrFindFn = find_lr_point,
 ) -> dict[str, float]:
-    """Run the lr finder once per training fraction and store it on the study.
+    """Run the lr finder once per training fraction and store it on the study; with
+    ``[lr_find] network = "unfrozen"`` or ``"both"`` the finder on the unfrozen network too
+    (after the frozen one: it starts from the baseline's frozen stage, trained at that value).
 
     Runs under a storage-wide lock, so concurrent coordinators compute each value once; values
     already stored are reused, never recomputed. The study's dashboard note is written (or brought
     up to date) under the same lock.
+
+    Returns:
+        Each stored value by its attribute name (:func:`~hpstudy.study.lr_find_key`).
     """
     study = ref.study
     out: dict[str, float] = {}
+
+    def ensure(key: str, find: Callable[[], dict[str, Any]]) -> float:
+        if key not in stored:
+            stored[key] = find()
+            set_study_attr(study, key, stored[key], compact=float(f"{stored[key]['lr']:.3g}"))
+        out[key] = float(stored[key]["lr"])
+        return out[key]
+
     with storage_lock(storage_url_of(study), f"lr-find:{study.study_name}"):
         stored = study_attrs(study)
         for fraction in sorted(ref.spec.fractions):
-            key = lr_find_key(fraction)
-            if key not in stored:
-                stored[key] = lr_find_fn(ref, fraction, data_root, device)
-                set_study_attr(study, key, stored[key], compact=float(f"{stored[key]['lr']:.3g}"))
-            out[key] = float(stored[key]["lr"])
+            frozen = ensure(lr_find_key(fraction),
+                            lambda f=fraction: lr_find_fn(ref, f, data_root, device))
+            if ref.spec.lr_find.runs_unfrozen:
+                ensure(lr_find_key(fraction, "unfrozen"),
+                       lambda f=fraction, lr=frozen: lr_find_fn(
+                           ref, f, data_root, device, network="unfrozen", frozen_finder_lr=lr))
         save_design_note(ref)
     return out
 

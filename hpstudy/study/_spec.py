@@ -13,7 +13,16 @@ from typing import Any
 
 from hpstudy.errors import SpecError, UnknownStudyError
 
-__all__ = ["FACTORS", "StudySpec", "LrFindSettings", "load_spec", "parse_spec", "packaged_specs"]
+__all__ = [
+    "FACTORS",
+    "LR_FIND_NETWORKS",
+    "UNFROZEN_VARIANT",
+    "StudySpec",
+    "LrFindSettings",
+    "load_spec",
+    "parse_spec",
+    "packaged_specs",
+]
 
 #: The five hyperparameters of the study, in the order tables show them.
 FACTORS: tuple[str, ...] = ("lr_mult", "divisor", "wd", "beta2", "ps")
@@ -31,6 +40,11 @@ _FACTOR_RANGES: dict[str, tuple[float, float, str]] = {
 #: ``hpstudy.training._augment.POLICIES`` and ``HINTS`` (kept here so reading a spec needs no torch).
 AUGMENT_POLICIES: tuple[str, ...] = ("fastai", "crop", "clamped-crop")
 AUGMENT_HINTS: tuple[str, ...] = ("no_hflip", "rot90", "vflip")
+#: ``[lr_find] network`` values.
+LR_FIND_NETWORKS: tuple[str, ...] = ("frozen", "unfrozen", "both")
+#: The variant ``[lr_find] unfrozen_variant = true`` adds: the baseline, its unfrozen stage at the
+#: unfrozen finder's lr.
+UNFROZEN_VARIANT = "lr_find=unfrozen"
 #: ``resize`` values; the same as ``hpstudy.training._data.RESIZE_METHODS``.
 RESIZE_METHODS: tuple[str, ...] = ("crop", "squish", "pad")
 
@@ -47,6 +61,19 @@ class LrFindSettings:
     divergence: float = 4.0  # stop once the smoothed loss exceeds this many times its best
     repeats: int = 1  # sweeps with different seeds; the suggestion is their median
     lr: float | None = None  # a fixed learning rate instead of the finder's (it then never runs)
+    #: Which network the finder sweeps: ``"frozen"`` (the published method: one finder, both stages
+    #: train at its lr), ``"unfrozen"`` (the unfrozen stage of every trial trains at the unfrozen
+    #: finder's lr) or ``"both"`` (both values stored; the design as published). The unfrozen
+    #: finder sweeps the network after the baseline's frozen stage, so it runs after the frozen one.
+    network: str = "frozen"
+    #: With ``network = "both"``: add the variant :data:`UNFROZEN_VARIANT`, the baseline whose
+    #: unfrozen stage trains at the unfrozen finder's lr, so the report can compare the two.
+    unfrozen_variant: bool = False
+
+    @property
+    def runs_unfrozen(self) -> bool:
+        """Whether a study runs (and stores) the finder on the unfrozen network too."""
+        return self.network in ("unfrozen", "both")
 
 
 @dataclass(frozen=True)
@@ -102,8 +129,9 @@ class StudySpec:
         for key, before in _ADDED_LATER.items():
             if d[key] == before:
                 d.pop(key)
-        if d["lr_find"]["lr"] is None:  # added later too: a spec without it keeps its hash
-            d["lr_find"].pop("lr")
+        for key, before in _LR_FIND_ADDED_LATER.items():  # a spec without them keeps its hash
+            if d["lr_find"][key] == before:
+                d["lr_find"].pop(key)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     @classmethod
@@ -125,6 +153,8 @@ class StudySpec:
 _NOT_HASHED = ("name", "description", "replicates", "threads")
 #: Spec fields added after studies were stored, with the value those studies were trained with:
 #: left out of the hash at that value, and filled in when a stored spec lacks them.
+#: The same for ``[lr_find]`` keys.
+_LR_FIND_ADDED_LATER: dict[str, Any] = {"lr": None, "network": "frozen", "unfrozen_variant": False}
 _ADDED_LATER: dict[str, Any] = {
     "ps_last": None,
     "augment_hints": None,
@@ -276,6 +306,12 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
             not _is(value, float) or not math.isfinite(value) or value <= 0
         ):
             problems.append(f"lr_find.{key} must be a finite number > 0, got {value!r}")
+        elif key == "network" and value not in LR_FIND_NETWORKS:
+            allowed = ", ".join(f'"{n}"' for n in LR_FIND_NETWORKS)
+            problems.append(f"lr_find.network must be one of {allowed}, got {value!r}")
+        elif key == "unfrozen_variant" and not isinstance(value, bool):
+            problems.append(f"lr_find.unfrozen_variant must be true/false, got {value!r}")
+    problems.extend(_network_problems(lr_find, data["unfrozen_epochs"]))
     policy, hints = _augment(data.get("augment", {}), problems)
     resize = data.get("resize", "crop")
     if resize not in RESIZE_METHODS:
@@ -309,6 +345,27 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
         resize=resize,
         drop_last=data.get("drop_last", True),
     )
+
+
+def _network_problems(lr_find: Mapping[str, Any], unfrozen_epochs: int) -> list[str]:
+    """What stands in the way of ``[lr_find] network`` and ``unfrozen_variant`` as written."""
+    network = lr_find.get("network", "frozen")
+    if network not in ("unfrozen", "both"):
+        if lr_find.get("unfrozen_variant") is True:
+            return ['lr_find.unfrozen_variant = true needs lr_find.network = "both" (it compares '
+                    "the two finders' values)"]
+        return []
+    problems = []
+    if lr_find.get("lr") is not None:
+        problems.append(f'lr_find.network = "{network}" runs the finder on the unfrozen network; '
+                        "remove lr_find.lr (a fixed lr runs no finder) or set network = \"frozen\"")
+    if unfrozen_epochs == 0:
+        problems.append(f'lr_find.network = "{network}" needs unfrozen_epochs >= 1 (there is no '
+                        "unfrozen stage to find an lr for)")
+    if lr_find.get("unfrozen_variant") is True and network != "both":
+        problems.append('lr_find.unfrozen_variant = true needs lr_find.network = "both" (with '
+                        '"unfrozen" every trial already trains at the unfrozen finder\'s lr)')
+    return problems
 
 
 def _augment(table: Mapping[str, Any], problems: list[str]) -> tuple[str, tuple[str, ...] | None]:

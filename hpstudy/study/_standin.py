@@ -116,15 +116,17 @@ def standin_train(
 
 def _lr_find(
     ref: StudyRef, fraction: float, data_root: str | Path | None, device: str, *, lr: float,
-    seconds: float = 0.0,
+    seconds: float = 0.0, network: str = "frozen", frozen_finder_lr: float | None = None,
 ) -> dict[str, Any]:
     _wait(seconds, spin=True)
-    return {"lr": lr, "method": "standin"}
+    found = lr if network == "frozen" else 3 * lr
+    return {"lr": found, "method": "standin", "network": network}
 
 
 def standin_lr_find(lr: float = 1e-3, seconds: float = 0.0) -> Any:
-    """An lr finder that returns ``lr`` for every fraction, after keeping a core busy for
-    ``seconds`` (while it holds the study's lr-finder lock, as a real finder does)."""
+    """An lr finder that returns ``lr`` for every fraction (``3 * lr`` on the unfrozen network),
+    after keeping a core busy for ``seconds`` (while it holds the study's lr-finder lock, as a
+    real finder does)."""
     return functools.partial(_lr_find, lr=lr, seconds=seconds)
 
 

@@ -65,9 +65,11 @@ def study_name(spec_name: str, dataset: str) -> str:
     return f"{spec_name}:{dataset}"
 
 
-def lr_find_key(fraction: float) -> str:
-    """The study user attribute holding the lr-finder result for one training fraction."""
-    return f"lr_find@{fraction:g}"
+def lr_find_key(fraction: float, network: str = "frozen") -> str:
+    """The study attribute holding the lr-finder result for one training fraction:
+    ``lr_find@0.2`` for the finder on the frozen network, ``lr_find_unfrozen@0.2`` on the
+    unfrozen one."""
+    return f"lr_find@{fraction:g}" if network == "frozen" else f"lr_find_{network}@{fraction:g}"
 
 
 @dataclass(frozen=True)

@@ -122,11 +122,11 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
     """Train one claimed grid point with fastai and record everything about it on the trial."""
     from hpstudy.training import Hyperparams, train_trial
 
-    fraction_attr = study_attrs(ref.study).get(lr_find_key(point.fraction))
-    if fraction_attr is None:
-        raise RuntimeError(f"no stored lr-finder value for fraction {point.fraction:g}")
+    base_lr = _stored_lr(ref, point.fraction, "frozen")
+    unfrozen_lr = None
+    if point.variant.unfrozen_finder or ref.spec.lr_find.network == "unfrozen":
+        unfrozen_lr = _stored_lr(ref, point.fraction, "unfrozen")
     data = study_data(ref, config.data_root)
-    base_lr = float(fraction_attr["lr"])
     hp_values = dict(point.variant.hparams)
     hp = Hyperparams(
         lr=base_lr * hp_values["lr_mult"],
@@ -135,11 +135,15 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
         beta2=hp_values["beta2"],
         ps=hp_values["ps"],
         ps_last=ref.spec.ps_last,
+        unfrozen_lr=None if unfrozen_lr is None else unfrozen_lr * hp_values["lr_mult"],
     )
     seed = replicate_seed(ref.spec.seed, point.replicate)
     settings = data.settings(ref.spec, config.device, compile_mode=config.compile_mode, seed=seed)
-    trial.set_user_attr("hparams", {**asdict(hp), "lr_mult": hp_values["lr_mult"]})
+    recorded = {k: v for k, v in asdict(hp).items() if k != "unfrozen_lr" or v is not None}
+    trial.set_user_attr("hparams", {**recorded, "lr_mult": hp_values["lr_mult"]})
     trial.set_user_attr("lr_find", base_lr)
+    if unfrozen_lr is not None:
+        trial.set_user_attr("lr_find_unfrozen", unfrozen_lr)
     trial.set_user_attr("metric", settings.metric)
     trial.set_user_attr("seed", seed)
     trial.set_user_attr("runtime", runtime_record(config.device))
@@ -166,6 +170,14 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
         blob = pack_outputs(result.probs, result.targets, multi_label=result.targets.ndim == 2)
         save_outputs(config.storage_url, trial, blob)
     return result.metric
+
+
+def _stored_lr(ref: StudyRef, fraction: float, network: str) -> float:
+    stored = study_attrs(ref.study).get(lr_find_key(fraction, network))
+    if stored is None:
+        raise RuntimeError(f"no stored lr-finder value ({network} network) for fraction "
+                           f"{fraction:g}")
+    return float(stored["lr"])
 
 
 def runtime_record(device: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 Everything else talks to it in plain data: decoded splits in, :class:`TrainResult` out.
 """
 
+from hpstudy.training._backbones import TIMM_PREFIX, is_timm, resolve_arch
 from hpstudy.training._data import (
     GPU_SHARE_ENV,
     DecodedSplit,
@@ -15,7 +16,6 @@ from hpstudy.training._learner import (
     Hyperparams,
     TrainSettings,
     build_learner,
-    resolve_arch,
     resolve_device,
 )
 from hpstudy.training._lr_find import LrFindResult, find_lr
@@ -25,6 +25,7 @@ from hpstudy.training._weights import pretrained_checkpoint, require_pretrained_
 
 __all__ = [
     "GPU_SHARE_ENV",
+    "TIMM_PREFIX",
     "DecodedSplit",
     "EpochRecord",
     "FeatureExtractor",
@@ -40,6 +41,7 @@ __all__ = [
     "decode_split",
     "find_lr",
     "gpu_memory_share",
+    "is_timm",
     "plot_lr_find",
     "pretrained_checkpoint",
     "require_pretrained_weights",

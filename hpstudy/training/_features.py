@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hpstudy.errors import HpstudyError
 from hpstudy.progress import report
+from hpstudy.training._backbones import backbone_body, is_timm, weights_name
 from hpstudy.training._data import DecodedSplit, TensorBatches
-from hpstudy.training._learner import resolve_arch
 
 __all__ = ["FeatureExtractor", "backbone_features", "backbone_weights"]
 
@@ -25,19 +24,16 @@ def backbone_weights(arch: str, *, pretrained: bool, seed: int = 0) -> str:
     """A name for the weights a backbone starts from, recorded with cached features and references.
 
     ``"ResNet34_Weights.IMAGENET1K_V1"`` for pretrained torchvision weights,
-    ``"random-init(seed=0)"`` for a randomly initialised network (seeded, so reproducible).
+    ``"timm:convnext_tiny.in12k_ft_in1k"`` for a timm model's, ``"random-init(seed=0)"`` for a
+    randomly initialised network (seeded, so reproducible).
     """
-    if not pretrained:
-        return f"random-init(seed={seed})"
-    import torchvision.models as tvm
-
-    resolve_arch(arch)
-    return str(tvm.get_model_weights(arch).DEFAULT)
+    return weights_name(arch, pretrained=pretrained, seed=seed)
 
 
 @dataclass
 class FeatureExtractor:
-    """The body of ``arch`` followed by global average pooling, in eval mode on ``device``.
+    """The body of ``arch`` (torchvision or ``timm:<name>``) followed by global average pooling,
+    in eval mode on ``device``.
 
     Call it on a :class:`DecodedSplit` to get one ``float32`` row per image. Images are normalized
     like :class:`TensorBatches` (ImageNet statistics, grayscale repeated to three channels). On CUDA
@@ -57,20 +53,19 @@ class FeatureExtractor:
 
     def _load(self) -> torch.nn.Module:
         if self._body is None:
-            from fastai.vision.learner import create_vision_model
+            if self.pretrained and is_timm(self.arch):
+                from hpstudy.training._weights import require_pretrained_weights
 
-            constructor = resolve_arch(self.arch)
+                require_pretrained_weights(self.arch)  # timm loads only from that file
             torch.manual_seed(self.seed)
             try:
-                model = create_vision_model(constructor, n_out=1, pretrained=self.pretrained)
+                body = backbone_body(self.arch, pretrained=self.pretrained)
             except (OSError, RuntimeError) as exc:
                 if not self.pretrained:
                     raise
-                raise HpstudyError(
-                    f"could not load ImageNet weights for {self.arch} ({exc}); put the torchvision "
-                    "checkpoint in $TORCH_HOME/hub/checkpoints or use a spec with pretrained = false"
-                ) from None
-            body = torch.nn.Sequential(model[0], torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+                from hpstudy.training._weights import missing_weights_error
+
+                raise missing_weights_error(self.arch, exc) from None
             self._body = body.to(self.device).eval()
         return self._body
 
@@ -105,7 +100,7 @@ def backbone_features(
 
     Args:
         split: Decoded images (any size; the body pools globally).
-        arch: A torchvision model name, as in a study spec.
+        arch: A torchvision model name or ``timm:<name>``, as in a study spec.
         pretrained: Use the ImageNet weights fastai loads; else the seeded random initialisation.
         device: ``cpu`` or ``cuda``; bf16 autocast on CUDA.
         batch_size: Images per forward pass.
@@ -115,7 +110,7 @@ def backbone_features(
         ``N x D`` ``float32`` features (``D`` = 512 for resnet18/34).
 
     Raises:
-        SpecError: If ``arch`` is not a torchvision model.
+        SpecError: If ``arch`` is not a torchvision (or timm) model.
         HpstudyError: If pretrained weights cannot be loaded.
     """
     return FeatureExtractor(arch, pretrained, device, seed, batch_size)(split)

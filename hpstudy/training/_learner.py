@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from hpstudy.datasets import Task
-from hpstudy.errors import HpstudyError, SpecError
+from hpstudy.errors import HpstudyError
 from hpstudy.metrics import get_metric
 from hpstudy.training._augment import Augment
+from hpstudy.training._backbones import is_timm, learner_args, resolve_arch
 from hpstudy.training._data import DecodedSplit, TensorBatches
 
 if TYPE_CHECKING:
@@ -23,7 +24,14 @@ if TYPE_CHECKING:
 # fastai's import still calls torch.jit.script, which recent torch deprecates; not our users' concern.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
-__all__ = ["Hyperparams", "TrainSettings", "build_learner", "resolve_arch", "resolve_device"]
+__all__ = [
+    "Hyperparams",
+    "TrainSettings",
+    "build_learner",
+    "group_multipliers",
+    "resolve_arch",
+    "resolve_device",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,10 @@ class Hyperparams:
     Head dropout: with ``ps_last`` unset, fastai's reading of one ``ps`` (``ps/2`` before the
     head's first linear layer, ``ps`` before the last); with it set, ``ps`` before the first and
     ``ps_last`` before the last (the 2019 study's ``p1``, ``p2``).
+
+    ``unfrozen_lr`` is the unfrozen stage's top learning rate when it differs from ``lr`` (the
+    finder on the unfrozen network times ``lr_mult``); ``None``: the unfrozen stage trains at
+    ``lr`` too, as published.
     """
 
     lr: float
@@ -41,11 +53,29 @@ class Hyperparams:
     beta2: float
     ps: float
     ps_last: float | None = None
+    unfrozen_lr: float | None = None
+
+    @property
+    def unfrozen_slice(self) -> slice:
+        """The unfrozen stage's discriminative lrs: ``slice(top / divisor**2, top)``, which fastai
+        spreads geometrically over the layer groups (:func:`group_multipliers`)."""
+        top = self.lr if self.unfrozen_lr is None else self.unfrozen_lr
+        return slice(top / self.divisor**2, top)
 
     @property
     def head_dropout(self) -> tuple[float, float]:
         """Dropout before the head's first and last linear layer."""
         return (self.ps / 2, self.ps) if self.ps_last is None else (self.ps, self.ps_last)
+
+
+def group_multipliers(divisor: float, n_groups: int) -> list[float]:
+    """Each layer group's share of the top lr under :attr:`Hyperparams.unfrozen_slice`: fastai's
+    ``even_mults(1 / divisor**2, 1, n_groups)`` (``[1/d², 1/d, 1]`` for a resnet's three groups)."""
+    from fastai.torch_core import even_mults
+
+    if n_groups == 1:
+        return [1.0]
+    return [float(m) for m in even_mults(1 / divisor**2, 1.0, n_groups)]
 
 
 @dataclass(frozen=True)
@@ -79,21 +109,6 @@ class TrainSettings:
     compile_mode: str | None = None
     resize: str = "crop"
     drop_last: bool = True
-
-
-def resolve_arch(name: str):  # noqa: ANN201 - returns a torchvision model constructor
-    """The torchvision constructor for ``name`` (e.g. ``resnet34``).
-
-    Raises:
-        SpecError: If torchvision has no such classification model.
-    """
-    import torchvision.models as tvm
-
-    available = tvm.list_models(module=tvm)
-    if name not in available:
-        sample = ", ".join(a for a in available if a.startswith(("resnet", "convnext", "efficient")))
-        raise SpecError(f"unknown arch {name!r}; use a torchvision model name such as {sample}")
-    return getattr(tvm, name)
 
 
 def resolve_device(device: str) -> str:
@@ -167,7 +182,10 @@ def build_learner(
       ``"crop"``: random resized crops and flips), changed by the hints ``settings.augment``;
     * with ``settings.resize = "crop"``, fastai's random ``Resize`` crop of each non-square
       training image, drawn per epoch inside the same resampling (see :class:`TensorBatches`);
-    * on a GPU, channels-last, bf16 autocast and optionally ``torch.compile`` (see ``_accelerate``).
+    * on a GPU, channels-last, bf16 autocast and optionally ``torch.compile`` (see ``_accelerate``);
+    * a timm ``arch`` (``timm:convnext_tiny``) gets three layer groups like a resnet's, and its
+      pretrained weights from the checkpoint file in the torch hub cache
+      (:mod:`hpstudy.training._backbones`).
 
     Weights are initialised from ``settings.seed`` so every trial of a study starts alike.
     """
@@ -181,6 +199,10 @@ def build_learner(
 
     from hpstudy.training._optim import StudyAdam
 
+    if settings.pretrained and is_timm(settings.arch):
+        from hpstudy.training._weights import require_pretrained_weights
+
+        require_pretrained_weights(settings.arch)  # timm loads only from that file
     arch = resolve_arch(settings.arch)
     dls = DataLoaders(
         TensorBatches(train, settings.batch_size, train=True, seed=settings.seed,
@@ -204,14 +226,14 @@ def build_learner(
             opt_func=partial(StudyAdam, sqr_mom=hp.beta2),
             wd=hp.wd,
             metrics=[_metric(m, settings.task) for m in (settings.metric, *settings.extra_metrics)],
+            **learner_args(settings.arch, pretrained=settings.pretrained),
         )
     except (OSError, RuntimeError) as exc:
         if not settings.pretrained:
             raise
-        raise HpstudyError(
-            f"could not load ImageNet weights for {settings.arch} ({exc}); put the torchvision "
-            "checkpoint in $TORCH_HOME/hub/checkpoints or set pretrained = false in the spec"
-        ) from None
+        from hpstudy.training._weights import missing_weights_error
+
+        raise missing_weights_error(settings.arch, exc) from None
     learn.model.to(settings.device)
     _accelerate(learn, settings)
     return learn

@@ -4,22 +4,34 @@ The method is the one the 2019 study describes: sweep learning rates on the froz
 recording the *validation* loss, smooth the curve with a digital filter, and take the learning rate
 where the smoothed loss falls most steeply. fastai's own suggestions from the same sweep are kept
 for comparison. See :mod:`hpstudy.training._lr_curve` for the filter and why it was chosen.
+
+The study's future work, built here too: the same sweep on the *unfrozen* network, started from the
+weights the baseline trial has after its frozen stage, with the discriminative lrs of the layer
+groups moving together (their ratios set by the divisor, as in the unfrozen stage).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hpstudy.errors import HpstudyError
 from hpstudy.study._spec import LrFindSettings
 from hpstudy.training._data import DecodedSplit, TensorBatches
-from hpstudy.training._learner import Hyperparams, TrainSettings, build_learner
+from hpstudy.training._learner import (
+    Hyperparams,
+    TrainSettings,
+    build_learner,
+    group_multipliers,
+)
 from hpstudy.training._lr_curve import Curve, fastai_suggestions, spread_decades
 from hpstudy.training._lr_sweep import Sweep, preserved_rng, run_sweep
+
+if TYPE_CHECKING:
+    from fastai.learner import Learner
 
 __all__ = [
     "FASTAI_SUGGESTIONS",
@@ -28,6 +40,7 @@ __all__ = [
     "analyse_sweep",
     "find_lr",
     "held_out_split",
+    "unfrozen_start",
 ]
 
 #: fastai's suggestion functions reported next to ours, in table order.
@@ -43,7 +56,10 @@ class LrFindResult:
     median over repeats), ``loss``, ``repeats``, ``spread_decades``, ``valid_images``, ``runs`` (one
     dict a repeat: seed, suggestion, ``truncated`` (the suggestion with the divergent tail
     truncated instead of capped), fastai's three, points recorded, stopped early) and ``curve``
-    (``lrs``, ``train_loss``, ``valid_loss``, ``smoothed`` of the repeat nearest the median).
+    (``lrs``, ``train_loss``, ``valid_loss``, ``smoothed`` of the repeat nearest the median) and
+    ``network`` (``frozen`` or ``unfrozen``). On the unfrozen network it also holds
+    ``frozen_stage_lr`` (the lr the frozen stage before the sweep trained at) and
+    ``group_mults`` (each layer group's share of the swept lr); ``lr`` is the top group's lr.
     """
 
     lr: float
@@ -105,7 +121,7 @@ def _json_list(values: np.ndarray) -> list[float | None]:
 
 
 def _summarize(runs: list[SweepAnalysis], seeds: list[int], sweep: LrFindSettings,
-               valid_images: int) -> LrFindResult:
+               valid_images: int, extra: dict[str, Any]) -> LrFindResult:
     suggestions = [r.suggestion for r in runs]
     lr = _median_lr(suggestions)
     near = min(range(len(runs)), key=lambda i: abs(math.log10(suggestions[i] / lr)))
@@ -137,8 +153,25 @@ def _summarize(runs: list[SweepAnalysis], seeds: list[int], sweep: LrFindSetting
             "valid_loss": _json_list(rep.sweep.valid_losses),
             "smoothed": _json_list(rep.curve.smoothed),
         },
+        **extra,
     )
     return LrFindResult(lr=lr, method=f"steepest-{sweep.loss}-loss-butterworth", details=details)
+
+
+def unfrozen_start(learn: Learner, hp: Hyperparams, settings: TrainSettings) -> list[float]:
+    """Bring a freshly built learner to where the baseline trial's unfrozen stage starts: its
+    frozen stage (``fit_one_cycle(frozen_epochs, hp.lr)`` on the frozen network, exactly as
+    :func:`~hpstudy.training.train_trial` trains it), then unfrozen.
+
+    Returns:
+        Each layer group's share of the top lr (:func:`group_multipliers` of ``hp.divisor``).
+    """
+    learn.freeze()
+    if settings.frozen_epochs:
+        with learn.no_bar(), learn.no_logging():
+            learn.fit_one_cycle(settings.frozen_epochs, hp.lr)
+    learn.unfreeze()
+    return group_multipliers(hp.divisor, len(learn.opt.param_lists))
 
 
 def find_lr(
@@ -147,8 +180,10 @@ def find_lr(
     baseline: Hyperparams,
     settings: TrainSettings,
     sweep: LrFindSettings,
+    *,
+    network: str = "frozen",
 ) -> LrFindResult:
-    """Sweep learning rates on the frozen network and suggest one.
+    """Sweep learning rates on the frozen (or unfrozen) network and suggest one.
 
     Each of ``sweep.repeats`` sweeps builds the trial's learner (architecture, head dropout, Adam with
     ``beta2`` and ``wd``) with seed ``settings.seed + k``, which changes the head's initial weights
@@ -158,26 +193,42 @@ def find_lr(
     filtered ``sweep.loss`` curve; the result is their median (in log space), with their spread in
     decades. The global RNG states are the same before and after.
 
+    With ``network="unfrozen"`` each sweep first trains the frozen stage at ``baseline.lr`` (the
+    baseline trial's frozen stage: :func:`unfrozen_start`), unfreezes, and sweeps every layer group
+    at once, group ``g`` at the swept lr times its :func:`group_multipliers` share: the suggestion
+    is the top group's lr, the value an unfrozen stage's ``slice(lr / divisor**2, lr)`` takes.
+
     Raises:
         HpstudyError: If a sweep diverges within its first two steps, or its curve never falls
             (:meth:`~hpstudy.training._lr_curve.Curve.fit`): the study's preparation stops there
             rather than train every point at a noise point's lr.
     """
+    if network not in ("frozen", "unfrozen"):
+        raise ValueError(f"network must be frozen or unfrozen, got {network!r}")
     held_out = held_out_split(valid, sweep.valid_images)
     runs: list[SweepAnalysis] = []
     seeds = [settings.seed + k for k in range(sweep.repeats)]
+    extra: dict[str, Any] = {"network": network}
     with preserved_rng():
         for seed in seeds:
             s = replace(settings, seed=seed)
             learn = build_learner(train, valid, baseline, s)
-            learn.freeze()
+            mults = None
+            if network == "unfrozen":
+                mults = unfrozen_start(learn, baseline, s)
+                extra.update(frozen_stage_lr=_json_number(baseline.lr),
+                             group_mults=[_json_number(m) for m in mults])
+            else:
+                learn.freeze()
             batches = TensorBatches(held_out, s.batch_size, train=False, device=s.device)
             recorded = run_sweep(
                 learn, batches, start_lr=sweep.start_lr, end_lr=sweep.end_lr,
                 num_it=sweep.num_it, divergence=sweep.divergence, monitor=sweep.loss,
+                group_mults=mults,
             )
             try:
                 runs.append(analyse_sweep(recorded, sweep.loss))
             except ValueError as exc:
-                raise HpstudyError(f"lr finder ({sweep.loss} loss, seed {seed}): {exc}") from None
-    return _summarize(runs, seeds, sweep, len(held_out))
+                raise HpstudyError(f"lr finder ({network} network, {sweep.loss} loss, seed "
+                                   f"{seed}): {exc}") from None
+    return _summarize(runs, seeds, sweep, len(held_out), extra)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +149,7 @@ def run_sweep(
     num_it: int = 100,
     divergence: float = 4.0,
     monitor: str = "valid",
+    group_mults: Sequence[float] | None = None,
 ) -> Sweep:
     """Train ``learn`` for up to ``num_it`` steps at exponentially growing learning rates.
 
@@ -168,6 +169,9 @@ def run_sweep(
         num_it: The number of steps.
         divergence: The stop factor (> 1).
         monitor: ``valid`` or ``train``: the loss the divergence rule watches.
+        group_mults: One factor per parameter group: at step ``i`` group ``g`` trains at
+            ``lrs[i] * group_mults[g]``, so discriminative lrs move together (the recorded lr is
+            the sweep's, i.e. the group with factor 1). Default: every group at the sweep's lr.
 
     Returns:
         The recorded curve.
@@ -177,6 +181,9 @@ def run_sweep(
     lrs = exp_schedule(start_lr, end_lr, num_it)
     if learn.opt is None:
         learn.create_opt()
+    if group_mults is not None and len(group_mults) != len(learn.opt.param_lists):
+        raise ValueError(f"group_mults has {len(group_mults)} factors for "
+                         f"{len(learn.opt.param_lists)} parameter groups")
     stop = DivergenceMonitor(divergence, points_per_decade(lrs))
     train_losses: list[float] = []
     valid_losses: list[float] = []
@@ -188,7 +195,8 @@ def run_sweep(
         for step, lr in enumerate(lrs, start=1):
             model.train()
             x, y = next(batches)
-            opt.set_hypers(lr=float(lr))
+            opt.set_hypers(lr=float(lr) if group_mults is None
+                           else [float(lr) * m for m in group_mults])
             loss = learn.loss_func(model(x), y)
             loss.backward()
             opt.step()

@@ -115,10 +115,11 @@ def train_trial(
     callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train one variant: ``fit_one_cycle(frozen_epochs, lr)`` on the frozen body, then
-    ``fit_one_cycle(unfrozen_epochs, slice(lr / divisor**2, lr))`` on the whole network.
+    ``fit_one_cycle(unfrozen_epochs, slice(top / divisor**2, top))`` on the whole network, where
+    ``top`` is ``hp.unfrozen_lr`` when set, else ``lr`` (:attr:`Hyperparams.unfrozen_slice`).
 
-    A resnet has three layer groups, so the unfrozen learning rates are ``lr/divisor**2``,
-    ``lr/divisor`` and ``lr``: the divisor is the ratio between consecutive groups.
+    A resnet has three layer groups, so the unfrozen learning rates are ``top/divisor**2``,
+    ``top/divisor`` and ``top``: the divisor is the ratio between consecutive groups.
 
     Args:
         train: The (possibly subset) training split.
@@ -145,8 +146,7 @@ def train_trial(
         learn.unfreeze()
         if settings.unfrozen_epochs:
             reporter.stage = "unfrozen"
-            learn.fit_one_cycle(settings.unfrozen_epochs, slice(hp.lr / hp.divisor**2, hp.lr),
-                                cbs=cbs)
+            learn.fit_one_cycle(settings.unfrozen_epochs, hp.unfrozen_slice, cbs=cbs)
     wall = time.perf_counter() - start
     seen = len(train) * len(records)  # every training image once per epoch
     probs, targets = outputs.arrays()

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlparse
 
 from hpstudy.errors import HpstudyError
-from hpstudy.training._learner import resolve_arch
+from hpstudy.training._backbones import checkpoint_of, is_timm
 
-__all__ = ["pretrained_checkpoint", "require_pretrained_weights"]
+__all__ = ["missing_weights_error", "pretrained_checkpoint", "require_pretrained_weights"]
 
 
 def pretrained_checkpoint(arch: str) -> tuple[str, Path]:
-    """The URL of ``arch``'s default torchvision ImageNet weights (what fastai's ``vision_learner``
-    loads) and the file torchvision keeps them in: ``<torch hub dir>/checkpoints/<name>``, i.e.
-    ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch``)."""
-    import torch
-    import torchvision.models as tvm
-
-    resolve_arch(arch)
-    url = tvm.get_model_weights(arch).DEFAULT.url
-    return url, Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+    """The URL of ``arch``'s default ImageNet weights (what fastai's ``vision_learner`` loads) and
+    the file they are kept in, under ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch``):
+    torchvision's own file name, or ``timm/<pretrained tag>.safetensors`` for a timm arch."""
+    url, path, _ = checkpoint_of(arch)
+    return url, path
 
 
 def require_pretrained_weights(arch: str) -> Path:
@@ -36,19 +31,26 @@ def require_pretrained_weights(arch: str) -> Path:
     """
     import torch
 
-    url, path = pretrained_checkpoint(arch)
+    url, path, sha_prefix = checkpoint_of(arch)
     if path.is_file():
         return path
-    match = torch.hub.HASH_REGEX.search(path.name)  # torchvision names files <arch>-<sha256 prefix>
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(path), match.group(1) if match else None,
-                                       progress=False)
+        # Written to a temporary file and renamed: an interrupted download leaves nothing behind.
+        torch.hub.download_url_to_file(url, str(path), sha_prefix, progress=False)
     except (OSError, RuntimeError, ValueError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise HpstudyError(
-            f"could not load ImageNet weights for {arch} ({reason}); put the torchvision "
-            f"checkpoint {path.name} (from {url}) in {path.parent} ($TORCH_HOME/hub/checkpoints) "
-            "or set pretrained = false in the spec"
-        ) from None
+        raise missing_weights_error(arch, exc) from None
     return path
+
+
+def missing_weights_error(arch: str, exc: BaseException) -> HpstudyError:
+    """The one-line error for ImageNet weights that could not be loaded: the reason, then the file
+    to put where (and where it comes from), or ``pretrained = false``."""
+    url, path, _ = checkpoint_of(arch)
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    kind = "timm" if is_timm(arch) else "torchvision"
+    return HpstudyError(
+        f"could not load ImageNet weights for {arch} ({reason}); put the {kind} "
+        f"checkpoint {path.name} (from {url}) in {path.parent} ($TORCH_HOME/hub/checkpoints"
+        f"{'/timm' if kind == 'timm' else ''}) or set pretrained = false in the spec"
+    )

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from hpstudy.datasets import get_dataset
 from hpstudy.training import DecodedSplit, decode_split
@@ -33,3 +34,13 @@ def decoded_digits() -> Callable[[int, int], Decoded]:
 def tiny_digits(decoded_digits: Callable[[int, int], Decoded]) -> Decoded:
     """96 training and 32 validation digits."""
     return decoded_digits(96, 32)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread: these models are tiny, and threads only fight each other (and other
+    processes) for the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import math
-import random
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _state import assert_same as _assert_same
+from _state import snapshot as _snapshot
 from _tiny import digits_settings
 from torch import nn
 
@@ -44,13 +43,7 @@ def rows_dataset(n: int, seed: int) -> DecodedSplit:
 TRAIN, VALID = rows_dataset(512, 1), rows_dataset(512, 2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """These models are tiny: threads only fight each other (and other processes) for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_learner(seed: int = 0, wd: float = 0.01):  # noqa: ANN201 - a fastai Learner
@@ -98,40 +91,6 @@ def test_suggestion_lies_in_the_measured_good_band() -> None:
         sweep = run_sweep(small_learner(seed), held_out())
         suggestion = math.log10(analyse_sweep(sweep, "valid").suggestion)
         assert low <= suggestion <= high, (seed, suggestion, (low, high))
-
-
-def _snapshot(learn) -> dict:  # noqa: ANN001
-    return {
-        "weights": {k: v.clone() for k, v in learn.model.state_dict().items()},
-        "grads": [None if p.grad is None else p.grad.clone() for p in learn.model.parameters()],
-        "requires_grad": [p.requires_grad for p in learn.model.parameters()],
-        "modes": [m.training for m in learn.model.modules()],
-        "opt_state": [copy.deepcopy(learn.opt.state[p]) for p in learn.model.parameters()],
-        "hypers": [dict(h) for h in learn.opt.hypers],
-        "epoch": learn.dls.train._epoch,
-        "torch_rng": torch.get_rng_state(),
-        "numpy_rng": np.random.get_state(),
-        "python_rng": random.getstate(),
-    }
-
-
-def _assert_same(before: dict, after: dict) -> None:
-    assert before["weights"].keys() == after["weights"].keys()
-    for k, v in before["weights"].items():
-        assert torch.equal(v, after["weights"][k]), k
-    for g0, g1 in zip(before["grads"], after["grads"], strict=True):
-        assert (g0 is None and g1 is None) or torch.equal(g0, g1)
-    for s0, s1 in zip(before["opt_state"], after["opt_state"], strict=True):
-        assert s0.keys() == s1.keys()
-        for k in s0:
-            same = torch.equal(s0[k], s1[k]) if torch.is_tensor(s0[k]) else s0[k] == s1[k]
-            assert same, k
-    for key in ("requires_grad", "modes", "hypers", "epoch"):
-        assert before[key] == after[key], key
-    assert torch.equal(before["torch_rng"], after["torch_rng"])
-    n0, n1 = before["numpy_rng"], after["numpy_rng"]
-    assert n0[0] == n1[0] and np.array_equal(n0[1], n1[1]) and n0[2:] == n1[2:]
-    assert before["python_rng"] == after["python_rng"]
 
 
 def _trained(learn):  # noqa: ANN001, ANN202
@@ -242,8 +201,9 @@ def test_cli_prints_json_and_draws_the_plot(tmp_path: Path, monkeypatch, capsys)
     main(["lr-find", "--dataset", "digits", "--study", _spec(tmp_path), "--fraction", "0.2",
           "--device", "cpu", "--plot", str(plot), "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"suggestion", "valley", "steep", "minimum", "loss", "repeats",
+    assert set(out) == {"suggestion", "network", "valley", "steep", "minimum", "loss", "repeats",
                         "spread_decades"}
+    assert out["network"] == "frozen"
     assert out["loss"] == "valid" and out["repeats"] == 1 and out["spread_decades"] == 0.0
     assert 1e-5 <= out["suggestion"] <= 10
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -275,7 +235,7 @@ def test_cli_refuses_a_sweep_that_starts_past_the_descent(tmp_path: Path, capsys
         main(argv)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "Traceback" not in err
-    assert "lr finder (valid loss, seed 0)" in err and "never falls" in err
+    assert "lr finder (frozen network, valid loss, seed 0)" in err and "never falls" in err
     (line,) = [x for x in err.splitlines() if "lr finder" in x]  # one line, beside library warnings
     assert "lower lr_find.start_lr" in line
 
