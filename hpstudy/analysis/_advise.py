@@ -17,6 +17,7 @@ from typing import Any
 from hpstudy.analysis._collect import StudyResult
 from hpstudy.analysis._groups import group_label, proximity_group
 from hpstudy.analysis._recommend import FactorChoice, recommendation_table
+from hpstudy.proximity import DEFAULT_THRESHOLD
 
 __all__ = ["Advice", "PUBLISHED", "Recommendation", "advise", "recommend"]
 
@@ -151,7 +152,7 @@ def advise(
     proximity: float | None,
     results: list[StudyResult],
     *,
-    threshold: float = 0.72,
+    threshold: float = DEFAULT_THRESHOLD,
     lr_find_source: str = "lr finder",
     proximity_detail: dict[str, Any] | None = None,
     proximity_note: str = "",
@@ -185,17 +186,12 @@ def advise(
 
 
 def _stored_lr_find(storage: Any, dataset: str, spec_hash: str) -> tuple[float, str] | None:
-    import optuna
+    from hpstudy.study import find_studies, load_study, lr_find_key, study_attrs
 
-    from hpstudy.study import study_attrs
-    from hpstudy.study._study import lr_find_key
-
-    for s in optuna.storages.get_storage(storage).get_all_studies():
-        a = study_attrs(s)
-        if a.get("dataset") == dataset and a.get("spec_hash") == spec_hash:
-            key = lr_find_key(1.0)
-            if key in a:
-                return float(a[key]["lr"]), f"stored on study {s.study_name}"
+    for name in find_studies(storage, dataset=dataset, spec_hash=spec_hash):
+        stored = study_attrs(load_study(storage, name).study).get(lr_find_key(1.0))
+        if stored is not None:
+            return float(stored["lr"]), f"stored on study {name}"
     return None
 
 
@@ -208,7 +204,7 @@ def recommend(
     data_root: str | Path | None = None,
     device: str = "cpu",
     cache_dir: str | Path | None = None,
-    threshold: float = 0.72,
+    threshold: float = DEFAULT_THRESHOLD,
     proximity_note: str = "",
 ) -> Recommendation:
     """Run the finder (or reuse the one stored by this spec's study of the dataset) on the full

@@ -128,13 +128,9 @@ def collect(storage: Any) -> list[StudyResult]:
     Raises:
         HpstudyError: If the storage holds no hpstudy study.
     """
-    import optuna
+    from hpstudy.study import find_studies
 
-    names = sorted(
-        s.study_name
-        for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-        if "spec_hash" in s.user_attrs
-    )
+    names = find_studies(storage)
     if not names:
         raise HpstudyError("no hpstudy studies in this storage; start one with `hpstudy run`")
     return [_read(storage, n) for n in names]

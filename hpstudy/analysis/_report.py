@@ -27,7 +27,7 @@ from hpstudy.analysis._groups import NO_PROXIMITY, Grouping, group_label, group_
 from hpstudy.analysis._heatmap import Heatmap, heatmap, plot_heatmap, write_heatmap_csv
 from hpstudy.analysis._recommend import FactorChoice, recommendation_table
 from hpstudy.analysis._unfrozen import FinderComparison, compare_finders
-from hpstudy.proximity import random_weights_warning
+from hpstudy.proximity import DEFAULT_THRESHOLD, check_threshold, random_weights_warning
 from hpstudy.study import BASELINE
 
 __all__ = ["Report", "build_report", "REPORT_NOTE_ATTR"]
@@ -352,7 +352,7 @@ def build_report(
     storage: Any,
     out_dir: str | Path,
     *,
-    threshold: float = 0.72,
+    threshold: float = DEFAULT_THRESHOLD,
     save_to_studies: bool = True,
 ) -> Report:
     """Write the report of every hpstudy study in ``storage`` (an open Optuna storage).
@@ -366,10 +366,8 @@ def build_report(
     Raises:
         HpstudyError: If the storage holds no hpstudy study.
     """
-    from hpstudy.errors import HpstudyError
 
-    if not math.isfinite(threshold):
-        raise HpstudyError(f"--threshold {threshold} must be a finite number, e.g. 0.72")
+    check_threshold(threshold)
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     results = collect(storage)

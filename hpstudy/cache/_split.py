@@ -1,4 +1,4 @@
-"""A :class:`~hpstudy.training.DecodedSplit` backed by the image cache."""
+"""A :class:`~hpstudy.cache.DecodedSplit` backed by the image cache."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from hpstudy.cache._store import CacheEntry, ImageCache, ProgressFn
 from hpstudy.datasets import Dataset, Sample
 
 if TYPE_CHECKING:
-    from hpstudy.training import DecodedSplit
+    from hpstudy.cache._decode import DecodedSplit
 
 __all__ = ["build_dataset_cache", "cached_split"]
 
@@ -36,7 +35,7 @@ def cached_split(
 
     Args:
         resize: How images are made square, as fastai's ``Resize`` (``"squish"``, ``"crop"``,
-            ``"pad"``; see :func:`~hpstudy.training._data.decode_image`).
+            ``"pad"``; see :func:`~hpstudy.cache._decode.decode_image`).
         train: The split is trained on: with ``"crop"`` it is served squished with each
             original's aspect ratio, and :class:`~hpstudy.training.TensorBatches` crops it at
             random per epoch (otherwise: the centred crop, decoded once).
@@ -44,8 +43,9 @@ def cached_split(
     Raises:
         ValueError: On an unknown resize method.
     """
-    from hpstudy.training import DecodedSplit
-    from hpstudy.training._data import targets_of
+    import torch
+
+    from hpstudy.cache._decode import DecodedSplit, targets_of
 
     entry = _entry(cache or ImageCache(), dataset, root, split, samples, size, resize, train,
                    on_progress or _reported(split))
@@ -61,8 +61,8 @@ def _entry(cache: ImageCache, dataset: Dataset, root: Path, split: str,
            on_progress: ProgressFn | None) -> CacheEntry:
     """The cache entry a split made square by ``resize`` is served from: a training split to be
     cropped at random is stored squished, with its aspect ratios (see
-    :func:`~hpstudy.training._data.stored_resize`)."""
-    from hpstudy.training._data import stored_resize
+    :func:`~hpstudy.cache._decode.stored_resize`)."""
+    from hpstudy.cache._resize import stored_resize
 
     method = stored_resize(resize, train)
     return cache.get_or_build(dataset, root, split, samples, size, resize=method,
@@ -99,13 +99,12 @@ def build_dataset_cache(
     Raises:
         ValueError: On an unknown resize method.
     """
-    from hpstudy.datasets import get_dataset, resolve_root
-    from hpstudy.training._data import check_resize
+    from hpstudy.cache._resize import check_resize
+    from hpstudy.datasets import open_dataset
 
     check_resize(resize)
-    plugin = get_dataset(dataset)
-    root = resolve_root(plugin, data_root)
-    splits = plugin.load(root)
+    opened = open_dataset(dataset, data_root)
+    plugin, root, splits = opened.plugin, opened.root, opened.splits
     cache = cache or ImageCache()
     out = []
     for name, samples in (("train", splits.train), ("valid", splits.valid)):

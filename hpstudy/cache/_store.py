@@ -10,7 +10,7 @@ read and is removed by the next build. Every block of ``images.npy`` is allocate
 starts, so a full disk is an error at once, never a bus error later.
 
 Images are made square by the entry's resize method (``meta["resize"]``, see
-:func:`~hpstudy.training._data.decode_image`): ``"squish"``, a centred ``"crop"`` or ``"pad"``.
+:func:`~hpstudy.cache._decode.decode_image`): ``"squish"``, a centred ``"crop"`` or ``"pad"``.
 The method is part of the entry's name, but a squished entry keeps the name entries had before
 hpstudy had methods: those entries (without ``aspect.npy`` and ``meta["resize"]``) stay valid, and
 are built again only for a caller that needs the aspect ratios (a training split cropped at
@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from hpstudy.cache._fingerprint import source_fingerprint
+from hpstudy.cache._resize import RESIZE_METHODS, check_resize
 from hpstudy.datasets import Dataset, Sample
 from hpstudy.errors import HostError, HpstudyError
 
@@ -51,8 +52,6 @@ ProgressFn = Callable[[int, int], None]
 _FILES = ("images.npy", "ok.npy")
 #: Written by every build since entries record their resize method (``meta["resize"]``).
 _ASPECT = "aspect.npy"
-#: ``hpstudy.training._data.RESIZE_METHODS`` (kept here so listing the cache imports no trainer).
-_METHODS = ("crop", "squish", "pad")
 _META_KEYS = ("dataset", "split", "size", "channels", "images", "damaged", "crc32")
 _CHUNK = 16 * 2**20
 #: Files whose checksum this process has verified: (path, inode, size, mtime in ns).
@@ -123,7 +122,6 @@ class ImageCache:
                size: int, *, resize: str = "squish", aspects: bool = False) -> CacheEntry | None:
         """The entry for these samples if it is built, current and intact (and holds aspect
         ratios, with ``aspects``), else ``None``."""
-        from hpstudy.training._data import check_resize
 
         path = self._key(dataset, split, size, source_fingerprint(dataset, root, samples, size),
                          check_resize(resize))
@@ -151,7 +149,7 @@ class ImageCache:
         with an older fingerprint are removed once the new one is in place.
 
         Args:
-            resize: How images are made square (see :func:`~hpstudy.training._data.decode_image`).
+            resize: How images are made square (see :func:`~hpstudy.cache._decode.decode_image`).
             aspects: The caller needs each original's aspect ratio: a squished entry built before
                 hpstudy kept them is built again (same name, same pixels, plus ``aspect.npy``).
 
@@ -162,7 +160,6 @@ class ImageCache:
         """
         from filelock import FileLock
 
-        from hpstudy.training._data import check_resize
 
         fingerprint = source_fingerprint(dataset, root, samples, size)
         path = self._key(dataset, split, size, fingerprint, check_resize(resize))
@@ -275,7 +272,7 @@ def _inspect(path: Path, *, verify: bool) -> CacheEntry | None:
             or not all(isinstance(meta[k], int) for k in ("images", "channels", "size"))):
         return CacheEntry(path, meta, "meta.json lacks fields (damaged, or built by an older "
                                       "hpstudy)")
-    if "resize" in meta and meta["resize"] not in _METHODS:
+    if "resize" in meta and meta["resize"] not in RESIZE_METHODS:
         return CacheEntry(path, meta, f"meta.json names an unknown resize method {meta['resize']!r}")
     entry = CacheEntry(path, meta)
     try:
@@ -399,7 +396,7 @@ def _build(
     threads: int | None,
     on_progress: ProgressFn | None,
 ) -> CacheEntry:
-    from hpstudy.training._data import guess_channels, warn_damaged
+    from hpstudy.cache._decode import guess_channels, warn_damaged
 
     # Leftovers of a killed build of this entry (we hold the lock, so nobody is writing them).
     for tmp in path.parent.glob(path.name + ".tmp-*"):
@@ -442,7 +439,7 @@ def _write_entry(
     start: float,
 ) -> tuple[dict[str, Any], list[str]]:
     """Decode into ``tmp`` and write the entry's files; returns its meta and the undecodable items."""
-    from hpstudy.training._data import decode_rows
+    from hpstudy.cache._decode import decode_rows
 
     n, channels, size, _ = shape
     images = _allocate(tmp / "images.npy", shape)

@@ -6,6 +6,8 @@ import os
 
 import click
 
+from hpstudy.proximity import DEFAULT_THRESHOLD
+
 storage_option = click.option(
     "--storage",
     metavar="URL",
@@ -22,10 +24,14 @@ study_option = click.option(
     "--study", "spec", default="smoke", show_default=True, metavar="SPEC",
     help="Study spec: a packaged name (smoke, fellowship2019) or a path to a TOML file.",
 )
+threshold_option = click.option(
+    "--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+    help="Proximity above which a dataset is near ImageNet (the 2019 study's value).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-    help="Where to train; auto picks cuda when a GPU is visible.",
+    help="Where to compute; auto picks cuda when a GPU is visible.",
 )
 
 

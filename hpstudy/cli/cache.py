@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from hpstudy.cache import RESIZE_METHODS
 from hpstudy.cli._console import console, print_json, progress_bars, table, warn
 from hpstudy.cli._options import cache_dir_option, data_root_option, json_option
-from hpstudy.study._spec import RESIZE_METHODS
 
 
 def _mib(n: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from hpstudy.cli._console import console, print_json, progress_bars, table
-from hpstudy.cli._options import data_root_option, json_option, study_option
+from hpstudy.cli._options import data_root_option, device_option, json_option, study_option
 
 
 def _fmt(value: float | None) -> str:
@@ -30,8 +30,7 @@ def _fmt(value: float | None) -> str:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str), default=None,
               metavar="FILE.png", help="Draw the raw and smoothed curves with every suggestion.")
 @data_root_option
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+@device_option
 @json_option
 def command(dataset: str, spec: str, fraction: float | None, loss: str | None,
             repeats: int | None, network: str, plot_path: str | None, data_root: str | None,

@@ -8,15 +8,21 @@ from typing import Any
 import click
 
 from hpstudy.cli._console import console, print_json, progress_bars, table, warn
-from hpstudy.cli._options import data_root_option, json_option, storage_option, study_option
+from hpstudy.cli._options import (
+    data_root_option,
+    device_option,
+    json_option,
+    storage_option,
+    study_option,
+    threshold_option,
+)
 
 
 def _feature_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         study_option,
         data_root_option,
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-                     show_default=True),
+        device_option,
         click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
                      help="Cache root for features (default $HPSTUDY_CACHE or ~/.cache/hpstudy)."),
         click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
@@ -53,8 +59,7 @@ reference_options = [
                  help="Reference class means from `hpstudy proximity reference`."),
     click.option("--reference-dataset", default=None, metavar="NAME",
                  help="Compute the reference from this dataset (default tiny-imagenet)."),
-    click.option("--threshold", type=float, default=0.72, show_default=True,
-                 help="Proximity above which a dataset is near ImageNet."),
+    threshold_option,
 ]
 
 

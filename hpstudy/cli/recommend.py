@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 
 from hpstudy.cli._console import console, print_json, progress_bars, table
-from hpstudy.cli._options import data_root_option, json_option, storage_option, study_option
+from hpstudy.cli._options import (
+    data_root_option,
+    device_option,
+    json_option,
+    storage_option,
+    study_option,
+)
 from hpstudy.cli.proximity import load_or_build_reference, reference_options
 
 
@@ -17,8 +23,7 @@ from hpstudy.cli.proximity import load_or_build_reference, reference_options
 @study_option
 @storage_option
 @data_root_option
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+@device_option
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache root for features (default $HPSTUDY_CACHE or ~/.cache/hpstudy).")
 @json_option

@@ -5,15 +5,14 @@ from __future__ import annotations
 import click
 
 from hpstudy.cli._console import console, print_json
-from hpstudy.cli._options import json_option, storage_option
+from hpstudy.cli._options import json_option, storage_option, threshold_option
 
 
 @click.command("report")
 @storage_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="hpstudy-report",
               show_default=True, help="Output folder.")
-@click.option("--threshold", type=float, default=0.72, show_default=True,
-              help="Proximity above which a dataset is near ImageNet.")
+@threshold_option
 @click.option("--no-save", is_flag=True,
               help="Do not store the heatmap and note on the studies (optuna-dashboard).")
 @json_option

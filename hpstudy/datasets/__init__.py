@@ -11,6 +11,7 @@ from hpstudy.datasets._download import (
     safe_extract,
 )
 from hpstudy.datasets._listing import DatasetListing, DatasetRow, list_datasets
+from hpstudy.datasets._open import OpenDataset, open_dataset
 from hpstudy.datasets._registry import (
     ENTRY_POINT_GROUP,
     BrokenPlugin,
@@ -33,6 +34,7 @@ __all__ = [
     "DatasetDescription",
     "DatasetListing",
     "DatasetRow",
+    "OpenDataset",
     "PluginInfo",
     "Sample",
     "Source",
@@ -47,6 +49,7 @@ __all__ = [
     "fraction_subset",
     "get_dataset",
     "list_datasets",
+    "open_dataset",
     "register_dataset",
     "resolve_root",
     "safe_extract",

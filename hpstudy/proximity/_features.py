@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hpstudy.cache import CACHE_ENV, cache_root
-from hpstudy.datasets import Sample, get_dataset, resolve_root
+from hpstudy.datasets import Sample, open_dataset
 from hpstudy.errors import DataNotFoundError
 from hpstudy.proximity._class_means import ClassMeans, class_means
 
@@ -142,9 +142,8 @@ def dataset_features(
 
     if split not in ("train", "valid"):
         raise ValueError(f"split must be 'train' or 'valid', not {split!r}")
-    plugin = get_dataset(dataset)
-    root = resolve_root(plugin, data_root)
-    splits = plugin.load(root)
+    opened = open_dataset(dataset, data_root)
+    plugin, root, splits = opened.plugin, opened.root, opened.splits
     samples = splits.train if split == "train" else splits.valid
     if not samples:
         raise DataNotFoundError(

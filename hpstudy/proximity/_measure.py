@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_REFERENCE_DATASET",
     "DEFAULT_THRESHOLD",
+    "check_threshold",
     "PROXIMITY_ATTR",
     "FeatureConfig",
     "ProximityResult",
@@ -70,7 +71,8 @@ class FeatureConfig:
 
 
 def group_of(value: float, threshold: float = DEFAULT_THRESHOLD) -> str:
-    """``near`` when ``value > threshold``, else ``far`` (the study's rule at 0.72)."""
+    """``near`` when ``value > threshold``, else ``far`` (the study's rule at
+    :data:`DEFAULT_THRESHOLD`)."""
     return "near" if value > threshold else "far"
 
 
@@ -145,9 +147,16 @@ def build_reference(dataset: str, config: FeatureConfig) -> Reference:
     )
 
 
-def _check_threshold(threshold: float) -> None:
+def check_threshold(threshold: float) -> float:
+    """``threshold``, when it is a finite number.
+
+    Raises:
+        HpstudyError: Naming the value and the published one.
+    """
     if not math.isfinite(threshold):
-        raise HpstudyError(f"--threshold {threshold} must be a finite number, e.g. 0.72")
+        raise HpstudyError(f"--threshold {threshold} must be a finite number, e.g. "
+                           f"{DEFAULT_THRESHOLD:g}")
+    return threshold
 
 
 def measure_proximity(
@@ -165,7 +174,7 @@ def measure_proximity(
         ReferenceMismatchError: If ``reference`` was computed with another arch, weights or size.
         HpstudyError: Unknown dataset, missing data, a bad threshold.
     """
-    _check_threshold(threshold)
+    check_threshold(threshold)
     reference.check(config.arch, config.weights, config.size)
     means = config.features(dataset).class_means()
     p = proximity(means, reference.means, method, gamma)
@@ -187,16 +196,10 @@ def store_proximity(storage: Any, result: ProximityResult) -> ProximityResult:
     Returns:
         ``result`` with ``stored_on`` naming those studies (empty when the dataset has none yet).
     """
-    import optuna
+    from hpstudy.study import find_studies, load_study, set_study_attr
 
-    from hpstudy.study import set_study_attr
-
-    names = []
-    for s in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        attrs = s.user_attrs
-        if "spec_hash" in attrs and attrs.get("dataset") == result.dataset:
-            study = optuna.load_study(study_name=s.study_name, storage=storage)
-            set_study_attr(study, PROXIMITY_ATTR, result.to_attr(),
-                           compact={"value": round(result.value, 4), "group": result.group})
-            names.append(s.study_name)
-    return ProximityResult(**{**result.__dict__, "stored_on": tuple(sorted(names))})
+    names = find_studies(storage, dataset=result.dataset)
+    for name in names:
+        set_study_attr(load_study(storage, name).study, PROXIMITY_ATTR, result.to_attr(),
+                       compact={"value": round(result.value, 4), "group": result.group})
+    return ProximityResult(**{**result.__dict__, "stored_on": tuple(names)})

@@ -1,5 +1,6 @@
 """Study design and execution: specs, the grid, the Optuna storage, workers and their results."""
 
+from hpstudy.study._catalog import find_studies
 from hpstudy.study._dashboard import open_dashboard
 from hpstudy.study._gpus import assign_gpus, parse_gpus, visible_gpus
 from hpstudy.study._grid import (
@@ -70,6 +71,7 @@ __all__ = [
     "assign_gpus",
     "create_study",
     "find_lr_on",
+    "find_studies",
     "grid",
     "load_spec",
     "join_study",

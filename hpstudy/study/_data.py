@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpstudy.datasets import Dataset, Splits, fraction_indices, get_dataset, resolve_root
+from hpstudy.datasets import Dataset, Splits, fraction_indices, open_dataset
 from hpstudy.study._spec import StudySpec
 
 if TYPE_CHECKING:
@@ -48,10 +48,9 @@ class StudyData:
         Args:
             cache_dir: Image cache folder (default ``$HPSTUDY_CACHE/images``).
         """
-        plugin = get_dataset(dataset)
-        root = resolve_root(plugin, data_root)
-        splits = plugin.load(root)
-        return cls(plugin, root, splits, spec.image_size or plugin.image_size, spec.seed,
+        opened = open_dataset(dataset, data_root)
+        return cls(opened.plugin, opened.root, opened.splits,
+                   spec.image_size or opened.plugin.image_size, spec.seed,
                    str(cache_dir) if cache_dir is not None else None, spec.resize)
 
     def settings(

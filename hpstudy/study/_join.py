@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpstudy.datasets import get_dataset, resolve_root
-from hpstudy.errors import DataNotFoundError, UnknownStudyError
+from hpstudy.errors import UnknownStudyError
+from hpstudy.study._checks import check_before_training
+from hpstudy.study._records import study_attrs
 from hpstudy.study._report import StudyStatus, status_of
-from hpstudy.study._spec import StudySpec, load_spec
+from hpstudy.study._spec import StudySpec
 from hpstudy.study._storage import open_storage, resolve_storage_url, storage_lock
 from hpstudy.study._study import DEFAULT_MAX_ATTEMPTS, load_study, lr_find_key, study_name
 from hpstudy.study._worker import (
     TrainFn,
     WorkerConfig,
     interrupt_handling,
-    resolve_threads,
     run_worker,
     train_point,
 )
@@ -69,30 +69,23 @@ def join_study(
         StudyMismatchError: If the stored spec hash differs from the local spec's.
         HpstudyError: For any other user error, before a trial is claimed.
     """
-    from hpstudy.training import gpu_memory_share, require_pretrained_weights, resolve_device
-
-    plugin = get_dataset(dataset)
-    spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
-    n_threads = resolve_threads(threads, spec_obj)
-    device = resolve_device(device)
-    gpu_memory_share()  # a bad $HPSTUDY_GPU_MEMORY_SHARE fails here, not in every worker
+    checked = check_before_training(dataset, spec, data_root=data_root, device=device,
+                                    threads=threads)
+    spec_obj, n_threads, device = checked.spec, checked.threads, checked.device
     url = resolve_storage_url(storage)
     name = study_name(spec_obj.name, dataset)
     ref = load_study(open_storage(url, create=False), name, spec=spec_obj)
+    networks = ("frozen", "unfrozen") if spec_obj.lr_find.runs_unfrozen else ("frozen",)
     with storage_lock(url, f"lr-find:{name}"):  # waits for a coordinator still finding them
-        missing = [f for f in ref.spec.fractions if lr_find_key(f) not in ref.study.user_attrs]
+        stored = study_attrs(ref.study)
+        missing = sorted({f for f in ref.spec.fractions for n in networks
+                          if lr_find_key(f, n) not in stored})
     if missing:
         raise UnknownStudyError(
             f"study {name!r} has no lr-finder value for fraction(s) "
-            f"{', '.join(f'{f:g}' for f in sorted(missing))}; let `hpstudy run` (with --workers 0 "
+            f"{', '.join(f'{f:g}' for f in missing)}; let `hpstudy run` (with --workers 0 "
             "to only prepare it) finish first"
         )
-    root = resolve_root(plugin, data_root)
-    splits = plugin.load(root)
-    if not splits.train or not splits.valid:
-        raise DataNotFoundError(f"dataset {dataset!r} under {root} has no images in a split")
-    if spec_obj.pretrained:
-        require_pretrained_weights(spec_obj.arch)  # before claiming a trial it could not train
     config = WorkerConfig(
         storage_url=url,
         study_name=name,

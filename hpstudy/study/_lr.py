@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from hpstudy.errors import HpstudyError
 from hpstudy.study._data import StudyData
-from hpstudy.study._spec import LrFindSettings, StudySpec, load_spec
+from hpstudy.study._spec import StudySpec, load_spec
+from hpstudy.training._lr_settings import LrFindSettings
 
 if TYPE_CHECKING:
     from hpstudy.training import Hyperparams, LrFindResult
@@ -103,7 +104,7 @@ def lr_find_for_dataset(
         HpstudyError: For an unknown dataset or spec, missing data, a bad fraction, loss or repeats.
     """
     from hpstudy.training import resolve_arch, resolve_device
-    from hpstudy.training._lr_sweep import LOSS_KINDS
+    from hpstudy.training._lr_settings import LOSS_KINDS
 
     spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
     if fraction is None:

@@ -17,15 +17,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hpstudy.datasets import get_dataset, resolve_root
-from hpstudy.errors import DataNotFoundError, HpstudyError
+from hpstudy.errors import HpstudyError
+from hpstudy.study._checks import check_before_training
 from hpstudy.study._gpus import assign_gpus, visible_gpus
 from hpstudy.study._heartbeat import HeartbeatSettings, heartbeat_of
 from hpstudy.study._lr import find_lr_on
 from hpstudy.study._note import save_design_note
 from hpstudy.study._records import set_study_attr, study_attrs
 from hpstudy.study._report import StudyStatus, SummaryRow, status_of, summarize
-from hpstudy.study._spec import StudySpec, load_spec
+from hpstudy.study._spec import StudySpec
 from hpstudy.study._storage import (
     open_storage,
     redact,
@@ -46,7 +46,6 @@ from hpstudy.study._worker import (
     TrainFn,
     WorkerConfig,
     pending,
-    resolve_threads,
     study_data,
     torch_threads,
     train_point,
@@ -234,41 +233,22 @@ def run_study(
             the storage or the image cache, also from a worker (which then stops the others).
         KeyboardInterrupt: On Ctrl-C, once the workers have stopped and released their trials.
     """
-    from hpstudy.training import (
-        gpu_memory_share,
-        require_pretrained_weights,
-        resolve_arch,
-        resolve_device,
-    )
-
     if workers < 0:
         raise ValueError("workers must be >= 0")
     if max_attempts < 1:
         raise ValueError("max_attempts must be >= 1")
-    plugin = get_dataset(dataset)
-    spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
-    resolve_arch(spec_obj.arch)
-    n_threads = resolve_threads(threads, spec_obj)
-    device = resolve_device(device)
-    gpu_memory_share()  # a bad $HPSTUDY_GPU_MEMORY_SHARE fails here, not in every worker
+    checked = check_before_training(dataset, spec, data_root=data_root, device=device,
+                                    threads=threads)
+    spec_obj, n_threads, device = checked.spec, checked.threads, checked.device
     slots: list[str | None] = [None] * workers
     if device.startswith("cuda") and workers:
         slots = list(assign_gpus(workers, gpus, visible_gpus()))
     elif gpus is not None:
         raise HpstudyError("--gpus needs --device cuda (or auto with a visible GPU)")
-    root = resolve_root(plugin, data_root)
-    splits = plugin.load(root)
-    if not splits.train or not splits.valid:
-        raise DataNotFoundError(
-            f"dataset {dataset!r} under {root} has {len(splits.train)} training and "
-            f"{len(splits.valid)} validation images; both splits need images"
-        )
-    if spec_obj.pretrained:
-        require_pretrained_weights(spec_obj.arch)  # offline without them: fail before the storage
     url = resolve_storage_url(storage)
 
     rdb = open_storage(url, create=True)
-    ref = create_study(rdb, spec_obj, dataset, plugin.metric, heartbeat=heartbeat)
+    ref = create_study(rdb, spec_obj, dataset, checked.data.plugin.metric, heartbeat=heartbeat)
     start = time.time()
     trained_base: int | None = None
 
@@ -307,7 +287,7 @@ def run_study(
     return RunResult(
         study=ref.study.study_name,
         storage=redact(url),
-        metric=plugin.metric,
+        metric=checked.data.plugin.metric,
         status=final,
         summary=summarize(ref),
         trained_now=final.complete - before.complete,

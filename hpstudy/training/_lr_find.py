@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hpstudy.errors import HpstudyError
-from hpstudy.study._spec import LrFindSettings
 from hpstudy.training._data import DecodedSplit, TensorBatches
 from hpstudy.training._learner import (
     Hyperparams,
@@ -28,6 +27,7 @@ from hpstudy.training._learner import (
     group_multipliers,
 )
 from hpstudy.training._lr_curve import Curve, fastai_suggestions, spread_decades
+from hpstudy.training._lr_settings import LrFindSettings
 from hpstudy.training._lr_sweep import Sweep, preserved_rng, run_sweep
 
 if TYPE_CHECKING:

@@ -20,14 +20,13 @@ import torch
 
 from hpstudy.progress import report
 from hpstudy.training._lr_curve import DivergenceMonitor, exp_schedule, points_per_decade
+from hpstudy.training._lr_settings import LOSS_KINDS
 
 if TYPE_CHECKING:
     from fastai.learner import Learner
 
 __all__ = ["LOSS_KINDS", "Sweep", "preserved_rng", "preserved_state", "run_sweep"]
 
-#: The losses a suggestion can be computed from.
-LOSS_KINDS: tuple[str, ...] = ("valid", "train")
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

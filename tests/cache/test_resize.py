@@ -209,8 +209,9 @@ def test_fixture_sizes_are_what_the_tests_assume(edged) -> None:
 
 
 def test_the_cache_knows_the_trainers_methods() -> None:
-    from hpstudy.cache._store import _METHODS
+    from hpstudy.cache import RESIZE_METHODS
+    from hpstudy.cache._store import RESIZE_METHODS as STORE_METHODS
     from hpstudy.study._spec import RESIZE_METHODS as SPEC_METHODS
-    from hpstudy.training._data import RESIZE_METHODS
 
-    assert _METHODS == RESIZE_METHODS == SPEC_METHODS
+    assert STORE_METHODS is RESIZE_METHODS is SPEC_METHODS  # one constant, not copies
+    assert RESIZE_METHODS == ("crop", "squish", "pad")
