@@ -148,3 +148,19 @@ def test_a_pretrained_spec_offline_fails_before_creating_a_study(workdir: Path, 
             ) in result.err
     assert not list(workdir.glob("*.db")), "no study may be created"
     assert not list(offline_hub.glob("*")), "no partial download left"
+
+
+def test_colliding_variant_names_fail_before_the_storage(workdir: Path, hpstudy_cli) -> None:  # noqa: ANN001
+    spec = workdir / "collide.toml"
+    text = SMOKE.read_text()
+    assert text.count("lr_mult = [0.1, ") == 1
+    spec.write_text("\n".join("lr_mult = [0.1, 0.10001]" if line.startswith("lr_mult = [0.1, ")
+                              else line for line in text.splitlines()))
+    storage = workdir / "store" / "studies.db"
+    result = hpstudy_cli("run", "--dataset", "digits", "--study", str(spec), "--device", "cpu",
+                         "--storage", f"sqlite:///{storage}")
+    _one_error_line(result, f"{spec}: factors.lr_mult: 0.1 and 0.10001 both print as "
+                            "'lr_mult=0.1' (variant names keep 3 significant digits); make the "
+                            "values differ in their first 3 significant digits")
+    assert not storage.exists() and not storage.parent.exists(), "no storage may be created"
+    assert sorted(p.name for p in workdir.iterdir()) == ["collide.toml"]
