@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "HpstudyError",
     "UnknownDatasetError",
+    "PluginError",
     "DataNotFoundError",
     "SpecError",
     "UnknownStudyError",
@@ -27,6 +28,11 @@ class HpstudyError(Exception):
 
 class UnknownDatasetError(HpstudyError, LookupError):
     """A dataset name that no plugin registers."""
+
+
+class PluginError(HpstudyError, ValueError):
+    """A dataset plugin the registry refuses: a name, task, metric or extra metric hpstudy cannot
+    use. The message names the plugin, where it comes from, the bad value and the allowed ones."""
 
 
 class DataNotFoundError(HpstudyError, FileNotFoundError):

@@ -20,8 +20,7 @@ def command(ctx: click.Context, data_root: str | None, as_json: bool) -> None:
 
     rows = list_datasets(data_root)
     for b in rows.broken:
-        warn(f"dataset plugin {b.name!r} from {b.distribution} failed to load and is skipped "
-             f"({b.error})")
+        warn(b.warning)
     if as_json:
         print_json([r.to_dict() for r in rows.datasets])
         return

@@ -63,6 +63,10 @@ class Dataset(ABC):
         [project.entry-points."hpstudy.datasets"]
         mydata = "my_package.module:MyDataset"
 
+    The registry checks ``name``, ``task``, ``metric`` and ``extra_metrics`` when it loads a plugin
+    and refuses one it cannot use (:class:`~hpstudy.errors.PluginError`), so a misspelt metric is
+    one line at load time, not a failure in every trial.
+
     Attributes:
         name: The name users pass to ``--dataset``; lower case, no spaces.
         task: :class:`Task` of the labels.

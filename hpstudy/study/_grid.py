@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpstudy.study._spec import FACTORS, UNFROZEN_VARIANT, StudySpec
+from hpstudy.errors import SpecError
+from hpstudy.study._spec import FACTORS, UNFROZEN_VARIANT, StudySpec, variant_name
 
 if TYPE_CHECKING:
     import optuna
@@ -80,25 +81,28 @@ def replicate_seed(seed: int, replicate: int) -> int:
     return seed + replicate
 
 
-def _label(factor: str, value: float) -> str:
-    return f"{factor}={value:.3g}"
-
-
 def variants(spec: StudySpec) -> list[Variant]:
     """The baseline followed by each factor's other values, one factor at a time, then (with
-    ``[lr_find] unfrozen_variant``) :data:`~hpstudy.study.UNFROZEN_VARIANT`."""
+    ``[lr_find] unfrozen_variant``) :data:`~hpstudy.study.UNFROZEN_VARIANT`.
+
+    Raises:
+        SpecError: If two variants would share a name (two factor values that print alike at 3
+            significant digits); :func:`~hpstudy.study.parse_spec` refuses such specs first.
+    """
     out = [Variant(BASELINE, dict(spec.baseline))]
     for factor in FACTORS:
         for value in spec.factors.get(factor, ()):
             out.append(
-                Variant(_label(factor, value), {**spec.baseline, factor: value}, factor, value)
+                Variant(variant_name(factor, value), {**spec.baseline, factor: value}, factor, value)
             )
     if spec.lr_find.unfrozen_variant:
         out.append(Variant(UNFROZEN_VARIANT, dict(spec.baseline), "lr_find", None,
                            unfrozen_finder=True))
     names = [v.name for v in out]
-    if len(set(names)) != len(names):  # two values that print alike at 3 significant digits
-        raise ValueError(f"variant names collide: {names}")
+    if len(set(names)) != len(names):  # parse_spec refuses these; a spec built otherwise may not
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise SpecError(f"spec {spec.name!r}: variant names collide ({', '.join(repeated)}); "
+                        "factor values must differ in their first 3 significant digits")
     return out
 
 

@@ -257,6 +257,7 @@ def parse_spec(data: Mapping[str, Any], *, name: str, source: str = "<spec>") ->
                     )
         if len(set(values)) != len(values):
             problems.append(f"factors.{key} must not repeat a value")
+        problems.extend(_name_collisions(key, values, baseline.get(key)))
 
     lr_find = data.get("lr_find", {})
     problems.extend(lr_find_problems(lr_find, data["unfrozen_epochs"]))
@@ -317,6 +318,36 @@ def _augment(table: Mapping[str, Any], problems: list[str]) -> tuple[str, tuple[
         else:
             problems.append(f"augment: unknown key {key!r} (known: policy, hints)")
     return policy, hints
+
+
+def variant_name(factor: str, value: float) -> str:
+    """The name of the variant that sets ``factor`` to ``value``, e.g. ``"wd=0.01"``: three
+    significant digits, so values that differ only further down get the same name."""
+    return f"{factor}={value:.3g}"
+
+
+def _name_collisions(factor: str, values: list[Any], baseline: Any) -> list[str]:
+    """Factor values whose variant names collide with each other's or print like the baseline's
+    value (values repeated exactly, and the baseline value itself, are reported elsewhere)."""
+    numbers = [v for v in dict.fromkeys(values) if _is(v, float) and math.isfinite(v)]
+    by_name: dict[str, list[Any]] = {}
+    for v in numbers:
+        by_name.setdefault(variant_name(factor, v), []).append(v)
+    problems = []
+    for label, same in by_name.items():
+        if len(same) > 1:
+            listed = ", ".join(str(v) for v in same[:-1]) + f" and {same[-1]}"
+            problems.append(f"factors.{factor}: {listed} {'both' if len(same) == 2 else 'all'} "
+                            f"print as {label!r} (variant names keep 3 significant digits); make "
+                            "the values differ in their first 3 significant digits")
+    if _is(baseline, float) and math.isfinite(baseline):
+        label = variant_name(factor, baseline)
+        for v in by_name.get(label, ()):
+            if v != baseline:
+                problems.append(f"factors.{factor}: {v} prints as {label!r}, like the baseline "
+                                f"value {baseline}; make it differ from the baseline in its first "
+                                "3 significant digits")
+    return problems
 
 
 def _range_problems(where: str, factor: str, value: float) -> list[str]:

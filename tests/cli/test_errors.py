@@ -148,3 +148,58 @@ def test_a_pretrained_spec_offline_fails_before_creating_a_study(workdir: Path, 
             ) in result.err
     assert not list(workdir.glob("*.db")), "no study may be created"
     assert not list(offline_hub.glob("*")), "no partial download left"
+
+
+def test_colliding_variant_names_fail_before_the_storage(workdir: Path, hpstudy_cli) -> None:  # noqa: ANN001
+    spec = workdir / "collide.toml"
+    text = SMOKE.read_text()
+    assert text.count("lr_mult = [0.1, ") == 1
+    spec.write_text("\n".join("lr_mult = [0.1, 0.10001]" if line.startswith("lr_mult = [0.1, ")
+                              else line for line in text.splitlines()))
+    storage = workdir / "store" / "studies.db"
+    result = hpstudy_cli("run", "--dataset", "digits", "--study", str(spec), "--device", "cpu",
+                         "--storage", f"sqlite:///{storage}")
+    _one_error_line(result, f"{spec}: factors.lr_mult: 0.1 and 0.10001 both print as "
+                            "'lr_mult=0.1' (variant names keep 3 significant digits); make the "
+                            "values differ in their first 3 significant digits")
+    assert not storage.exists() and not storage.parent.exists(), "no storage may be created"
+    assert sorted(p.name for p in workdir.iterdir()) == ["collide.toml"]
+
+
+_MISSPELT_PLUGIN = {
+    "misspelt_cli_mod": "from pathlib import Path\n"
+    "from hpstudy.datasets import Dataset, Splits, Task\n"
+    "class Misspelt(Dataset):\n"
+    "    name = 'misspelt'\n"
+    "    task = Task.SINGLE_LABEL\n"
+    "    metric = 'acuracy'\n"
+    "    def check(self, root: Path) -> None: pass\n"
+    "    def load(self, root: Path) -> Splits: return Splits(('a',), (), ())\n"
+}
+_REFUSAL = ("dataset plugin 'misspelt' (misspelt_cli_mod:Misspelt from misspelt_plugin) is refused: "
+            "metric 'acuracy' is not a metric of hpstudy.metrics; set Misspelt.metric to one of "
+            "accuracy, balanced_accuracy, f2_samples, macro_f1, map3, mean_auroc, mean_auroc_findings")
+
+
+def test_a_plugin_with_an_unknown_metric_is_refused_before_any_trial(workdir: Path, hpstudy_cli,
+                                                                     fake_distribution) -> None:  # noqa: ANN001
+    import sys
+
+    fake_distribution("misspelt_plugin", "[hpstudy.datasets]\nmisspelt = misspelt_cli_mod:Misspelt\n",
+                      _MISSPELT_PLUGIN)
+    try:
+        listing = hpstudy_cli("datasets", "--json")
+        assert listing.code == 0
+        assert listing.err_lines == [
+            "warning: " + _REFUSAL.replace(" is refused: ", " is refused and skipped: ")
+        ]
+        rows = {r["name"] for r in json.loads(listing.out)}
+        assert "digits" in rows and "misspelt" not in rows
+        for argv in (["run", "--dataset", "misspelt", "--device", "cpu"],
+                     ["datasets", "describe", "misspelt"]):
+            result = hpstudy_cli(*argv)
+            _one_error_line(result, _REFUSAL)
+            assert result.err_lines == [f"error: {_REFUSAL}"]
+        assert not list(workdir.glob("*.db")), "no study may be created"
+    finally:
+        sys.modules.pop("misspelt_cli_mod", None)

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
+import pytest
+
+from hpstudy.errors import SpecError
 from hpstudy.study import BASELINE, grid, load_spec, search_space, variants
 
 
@@ -40,3 +44,15 @@ def test_search_space_matches_the_grid() -> None:
     space = search_space(spec)
     assert space["fraction"] == [0.2, 1.0]
     assert len(space["variant"]) * len(space["fraction"]) == len(grid(spec))
+
+
+def test_variants_refuses_a_spec_whose_names_collide() -> None:
+    # parse_spec refuses such a spec; one built otherwise (here: replaced fields) still never
+    # reaches a study with two variants of one name.
+    spec = dataclasses.replace(load_spec("smoke"), factors={"lr_mult": (0.1, 0.10001)})
+    with pytest.raises(SpecError) as err:
+        variants(spec)
+    assert str(err.value) == (
+        "spec 'smoke': variant names collide (lr_mult=0.1); factor values must differ in their "
+        "first 3 significant digits"
+    )

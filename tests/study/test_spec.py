@@ -266,3 +266,51 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
 def test_unknown_study_lists_packaged_specs() -> None:
     with pytest.raises(UnknownStudyError, match="packaged specs: .*smoke"):
         load_spec("no-such-study")
+
+
+@pytest.mark.parametrize(
+    ("factors", "expected"),
+    [
+        ({"lr_mult": [0.1, 0.10001]},
+         "factors.lr_mult: 0.1 and 0.10001 both print as 'lr_mult=0.1' (variant names keep 3 "
+         "significant digits); make the values differ in their first 3 significant digits"),
+        ({"lr_mult": [0.1, 0.10001, 0.100002, 3.0]},
+         "factors.lr_mult: 0.1, 0.10001 and 0.100002 all print as 'lr_mult=0.1'"),
+        ({"divisor": [1000, 1000.4]}, "factors.divisor: 1000 and 1000.4 both print as 'divisor=1e+03'"),
+        ({"wd": [0.1000001]},
+         "factors.wd: 0.1000001 prints as 'wd=0.1', like the baseline value 0.1; make it differ from "
+         "the baseline in its first 3 significant digits"),
+    ],
+)
+def test_factor_values_whose_variant_names_collide_are_refused(factors: dict, expected: str) -> None:
+    d = copy.deepcopy(_smoke_dict())
+    d["factors"].update(factors)
+    with pytest.raises(SpecError) as err:
+        parse_spec(d, name="bad", source="bad.toml")
+    message = str(err.value)
+    assert message.startswith("bad.toml: ") and expected in message and "\n" not in message
+
+
+def test_a_name_collision_is_reported_with_the_other_problems() -> None:
+    d = copy.deepcopy(_smoke_dict())
+    d["factors"]["lr_mult"] = [0.1, 0.10001]
+    d["factors"]["ps"] = [0.75, 0.7500001]
+    d["batch_size"] = 0
+    with pytest.raises(SpecError) as err:
+        parse_spec(d, name="bad", source="bad.toml")
+    problems = str(err.value).removeprefix("bad.toml: ")
+    assert "batch_size must be > 0, got 0" in problems
+    assert "factors.lr_mult: 0.1 and 0.10001 both print as 'lr_mult=0.1'" in problems
+    assert "factors.ps: 0.75 and 0.7500001 both print as 'ps=0.75'" in problems
+
+
+def test_values_that_differ_at_3_significant_digits_are_accepted() -> None:
+    d = copy.deepcopy(_smoke_dict())
+    d["factors"]["lr_mult"] = [0.1, 0.101, 1.01]  # the baseline is 1.0
+    d["factors"]["wd"] = [0.0, 0.01, 0.0]  # an exact repeat is its own problem, not a collision
+    with pytest.raises(SpecError) as err:
+        parse_spec(d, name="bad")
+    assert "factors.wd must not repeat a value" in str(err.value)
+    assert "print as" not in str(err.value)
+    d["factors"]["wd"] = [0.0, 0.01]
+    assert parse_spec(d, name="ok").factors["lr_mult"] == (0.1, 0.101, 1.01)
