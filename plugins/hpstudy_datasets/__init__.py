@@ -1,6 +1,6 @@
 """The datasets of the 2019 fastai hyperparameter study, as hpstudy plugins.
 
-Each module reads one dataset exactly as it is distributed; see the README's dataset section and
+Each module reads one dataset exactly as it is distributed; see docs/datasets.md and
 each class's docstring for its layout, split and metric.
 """
 
