@@ -64,7 +64,7 @@ class StudyResult:
 
 def _read(storage: Any, name: str) -> StudyResult:
     from hpstudy.proximity import PROXIMITY_ATTR
-    from hpstudy.study import BASELINE, load_study, study_attrs, summarize, variants
+    from hpstudy.study import BASELINE, TrialRecord, load_study, study_attrs, summarize, variants
     from hpstudy.study._report import complete_trials, status_of
     from hpstudy.study._study import lr_find_key
 
@@ -87,7 +87,7 @@ def _read(storage: Any, name: str) -> StudyResult:
     curves: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for (variant, fraction, _replicate), t in sorted(complete_trials(ref).items()):
         if (variant, fraction) not in curves:  # the lowest complete replicate's curve
-            curves[(variant, fraction)] = list(t.user_attrs.get("epochs", []))
+            curves[(variant, fraction)] = [dict(e) for e in TrialRecord.of(t).epochs]
     attrs = study_attrs(ref.study)
 
     def stored_lrs(network: str) -> dict[float, float]:

@@ -44,6 +44,7 @@ from hpstudy.study._storage import (
     resolve_storage_url,
 )
 from hpstudy.study._study import StudyRef, create_study, load_study, lr_find_key, study_name
+from hpstudy.study._trial_record import RECORD_VERSION, TrialRecord
 from hpstudy.study._worker import WorkerConfig, run_worker
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_STORAGE",
     "FACTORS",
     "LR_FIND_NETWORKS",
+    "RECORD_VERSION",
     "STORAGE_ENV",
     "UNFROZEN_VARIANT",
     "FailedAttempt",
@@ -65,6 +67,7 @@ __all__ = [
     "StudySpec",
     "StudyStatus",
     "SummaryRow",
+    "TrialRecord",
     "Variant",
     "WorkerActivity",
     "WorkerConfig",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -13,14 +13,8 @@ from typing import TYPE_CHECKING, Any
 from hpstudy.study._grid import BASELINE
 from hpstudy.study._heartbeat import heartbeat_of, stale_trial_ids
 from hpstudy.study._records import study_attrs
-from hpstudy.study._study import (
-    ATTR_ATTEMPT,
-    ATTR_ERROR,
-    ATTR_INTERRUPTED,
-    ATTR_POINT,
-    StudyRef,
-    complete_counts,
-)
+from hpstudy.study._study import StudyRef, complete_counts
+from hpstudy.study._trial_record import TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -120,11 +114,10 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat(timespec="seconds") if when else None
 
 
-def _reason(t: optuna.trial.FrozenTrial) -> str:
-    error = t.user_attrs.get(ATTR_ERROR)
-    if error:
-        return str(error)
-    who = f"{t.user_attrs.get('host', '?')}:{t.user_attrs.get('pid', '?')}"
+def _reason(r: TrialRecord) -> str:
+    if r.error:
+        return str(r.error)
+    who = f"{r.host or '?'}:{r.pid if r.pid is not None else '?'}"
     return f"worker {who} stopped sending heartbeats (killed or lost)"
 
 
@@ -146,38 +139,37 @@ def status_of(study: optuna.Study) -> StudyStatus:
 
     attrs = study_attrs(study)
     in_grid = _grid_keys(attrs)
-    trials = [
-        t for t in study.get_trials(deepcopy=False)
-        if ATTR_POINT in t.user_attrs
-        and (in_grid is None or t.user_attrs[ATTR_POINT] in in_grid or t.state == TrialState.RUNNING)
+    every = [(t, TrialRecord.of(t)) for t in study.get_trials(deepcopy=False)]
+    kept = [
+        (t, r) for t, r in every
+        if r.point is not None
+        and (in_grid is None or r.point in in_grid or t.state == TrialState.RUNNING)
     ]
+    trials = [t for t, _ in kept]
     per_point = complete_counts(trials)
     states = Counter(t.state for t in trials)
     stale_ids = set(stale_trial_ids(study, heartbeat_of(study))) if states[
         TrialState.RUNNING
     ] else set()
     by_point: dict[str, list[optuna.trial.FrozenTrial]] = {}
-    for t in trials:
-        by_point.setdefault(t.user_attrs[ATTR_POINT], []).append(t)
+    for t, r in kept:
+        by_point.setdefault(r.point, []).append(t)
     live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
     failures = tuple(
-        FailedAttempt(t.number, t.user_attrs[ATTR_POINT], int(t.user_attrs.get(ATTR_ATTEMPT, 1)),
-                      _reason(t), str(t.user_attrs.get("host", "")), _iso(t.datetime_complete))
-        for t in trials
-        if t.state == TrialState.FAIL and not t.user_attrs.get(ATTR_INTERRUPTED)
+        FailedAttempt(t.number, r.point, r.attempt, _reason(r), r.host or "",
+                      _iso(t.datetime_complete))
+        for t, r in kept
+        if t.state == TrialState.FAIL and not r.interrupted
     )
     spec = attrs.get("spec", {})
     n_epochs = int(spec.get("frozen_epochs", 0)) + int(spec.get("unfrozen_epochs", 0))
     running = tuple(
         RunningTrial(
-            t.number, t.user_attrs[ATTR_POINT], int(t.user_attrs.get(ATTR_ATTEMPT, 1)),
-            str(t.user_attrs.get("host", "")), t.user_attrs.get("pid"),
-            str(t.user_attrs.get("worker", "")), str(t.user_attrs.get("device", "")),
-            _iso(t.datetime_start), t._trial_id in stale_ids,
-            len(t.user_attrs.get("epochs", ())), n_epochs,
-            (t.user_attrs.get("epochs") or [{}])[-1].get("images_per_s"),
+            t.number, r.point, r.attempt, r.host or "", r.pid, r.worker or "", r.device or "",
+            _iso(t.datetime_start), t._trial_id in stale_ids, len(r.epochs), n_epochs,
+            r.epoch_images_per_s,
         )
-        for t in trials
+        for t, r in kept
         if t.state == TrialState.RUNNING
     )
     return StudyStatus(
@@ -195,7 +187,7 @@ def status_of(study: optuna.Study) -> StudyStatus:
         duplicates=sum(n - 1 for n in per_point.values()),
         attempts_failed=len(failures),
         stale=len(stale_ids),
-        interrupted=sum(1 for t in trials if t.user_attrs.get(ATTR_INTERRUPTED)),
+        interrupted=sum(1 for _, r in kept if r.interrupted),
         running_trials=running,
         failures=failures,
     )
@@ -259,7 +251,7 @@ def complete_trials(ref: StudyRef) -> dict[tuple[str, float, int], optuna.trial.
     keys = {p.key: (p.variant.name, p.fraction, p.replicate) for p in ref.points}
     done: dict[tuple[str, float, int], optuna.trial.FrozenTrial] = {}
     for t in ref.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        point = keys.get(t.user_attrs.get(ATTR_POINT, ""))
+        point = keys.get(TrialRecord.of(t).point or "")
         if point is not None and point not in done:
             done[point] = t
     return done
@@ -302,7 +294,7 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000,
             finished = [t for t in mine if t is not None]
             mean = sum(t.value for t in finished) / len(finished) if finished else None
             sd = statistics.stdev(t.value for t in finished) if len(finished) > 1 else None
-            lr = finished[0].user_attrs.get("hparams", {}).get("lr") if finished else None
+            lr = TrialRecord.of(finished[0]).lr if finished else None
             comparison = early = None
             if v.name != BASELINE:
                 pairs = _pairs(done, mine, f, reps)
@@ -327,7 +319,7 @@ def _pairs(done: dict[tuple[str, float, int], optuna.trial.FrozenTrial],
     return [(t, b) for t, b in pairs if t is not None and b is not None]
 
 
-def early_epoch(records: Sequence[dict[str, Any]]) -> tuple[int, float] | None:
+def early_epoch(records: Sequence[Mapping[str, Any]]) -> tuple[int, float] | None:
     """The ``(epoch, metric)`` of a trial's early epoch: the last epoch of the frozen stage (the
     first epoch when nothing trained frozen); ``None`` without epoch records."""
     frozen = [r for r in records if r.get("stage") == "frozen"]
@@ -353,8 +345,8 @@ def _early_comparison(pairs: Sequence[tuple[optuna.trial.FrozenTrial, optuna.tri
     """
     from hpstudy.evidence import compare
 
-    early = [(early_epoch(t.user_attrs.get("epochs", [])),
-              early_epoch(b.user_attrs.get("epochs", []))) for t, b in pairs]
+    early = [(early_epoch(TrialRecord.of(t).epochs), early_epoch(TrialRecord.of(b).epochs))
+             for t, b in pairs]
     early = [(t, b) for t, b in early if t is not None and b is not None]
     if not early:
         return None

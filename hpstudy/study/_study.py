@@ -28,6 +28,13 @@ from hpstudy.study._liveness import process_token
 from hpstudy.study._records import set_study_attr, study_attrs
 from hpstudy.study._spec import StudySpec
 from hpstudy.study._storage import storage_lock, storage_url_of
+from hpstudy.study._trial_record import (  # the trial attributes the queue writes and reads
+    ATTR_ATTEMPT,
+    ATTR_ERROR,
+    ATTR_INTERRUPTED,
+    ATTR_LIMIT,
+    ATTR_POINT,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -51,11 +58,6 @@ __all__ = [
     "study_name",
 ]
 
-ATTR_POINT = "grid_point"
-ATTR_ATTEMPT = "attempt"
-ATTR_LIMIT = "attempt_limit"
-ATTR_ERROR = "error"
-ATTR_INTERRUPTED = "interrupted"
 DEFAULT_MAX_ATTEMPTS = 3
 _CLAIM_WINDOW = 8
 

@@ -42,6 +42,7 @@ from hpstudy.study._study import (
     lr_find_key,
     point_of,
 )
+from hpstudy.study._trial_record import TrialWriter
 
 if TYPE_CHECKING:
     import optuna
@@ -139,31 +140,23 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
     )
     seed = replicate_seed(ref.spec.seed, point.replicate)
     settings = data.settings(ref.spec, config.device, compile_mode=config.compile_mode, seed=seed)
-    recorded = {k: v for k, v in asdict(hp).items() if k != "unfrozen_lr" or v is not None}
-    trial.set_user_attr("hparams", {**recorded, "lr_mult": hp_values["lr_mult"]})
-    trial.set_user_attr("lr_find", base_lr)
-    if unfrozen_lr is not None:
-        trial.set_user_attr("lr_find_unfrozen", unfrozen_lr)
-    trial.set_user_attr("metric", settings.metric)
-    trial.set_user_attr("seed", seed)
-    trial.set_user_attr("runtime", runtime_record(config.device))
     train, valid = data.train(point.fraction), data.valid()
-    trial.set_user_attr("n_train", len(train))
-
-    epochs: list[dict[str, float | int | str]] = []
+    hparams = {k: v for k, v in asdict(hp).items() if k != "unfrozen_lr" or v is not None}
+    record = TrialWriter(trial)
+    record.setup(hparams={**hparams, "lr_mult": hp_values["lr_mult"]}, lr_find=base_lr,
+                 lr_find_unfrozen=unfrozen_lr, metric=settings.metric, seed=seed,
+                 runtime=runtime_record(config.device), n_train=len(train))
     last = [time.perf_counter()]
 
     def on_epoch(rec) -> None:  # noqa: ANN001 - EpochRecord
         now = time.perf_counter()  # the epoch's training images a second, for progress displays
         rate = len(train) / max(now - last[0], 1e-9)
         last[0] = now
-        epochs.append({**asdict(rec), "images_per_s": round(rate, 1)})
         trial.report(rec.metric, rec.epoch)
-        trial.set_user_attr("epochs", epochs)
+        record.epoch({**asdict(rec), "images_per_s": round(rate, 1)})
 
     result = train_trial(train, valid, hp, settings, on_epoch=on_epoch)
-    trial.set_user_attr("wall_s", round(result.wall_s, 3))
-    trial.set_user_attr("images_per_s", round(result.images_per_s, 1))
+    record.result(wall_s=result.wall_s, images_per_s=result.images_per_s)
     if result.probs is not None and result.targets is not None:
         from hpstudy.outputs import pack_outputs
 
@@ -303,7 +296,7 @@ def _run_one(
                 value = float(train_fn(ref, trial, point, config))
             if not math.isfinite(value):
                 raise FloatingPointError(f"the metric is {value} (the loss diverged)")
-            trial.set_user_attr("trial_wall_s", round(time.time() - started, 3))
+            TrialWriter.attempt_wall(trial, time.time() - started)
         except KeyboardInterrupt:
             _record_interrupt(ref, trial)
             raise
