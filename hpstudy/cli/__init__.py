@@ -8,6 +8,7 @@ import warnings
 
 import click
 
+from hpstudy.cli._app import Application
 from hpstudy.cli._console import abort, show_warning
 from hpstudy.errors import HpstudyError
 
@@ -16,9 +17,11 @@ __all__ = ["cli", "main"]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hpstudy")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Which fine-tuning hyperparameters suit your image dataset: baseline-plus-one-factor
     studies, trained with fastai, stored in Optuna."""
+    ctx.obj = Application()
 
 
 def _register() -> None:

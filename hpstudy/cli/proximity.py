@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from hpstudy.cli._app import Application, pass_app
 from hpstudy.cli._console import console, print_json, progress_bars, table, warn
 from hpstudy.cli._options import (
     data_root_option,
@@ -30,28 +31,6 @@ def _feature_options(f: Callable[..., Any]) -> Callable[..., Any]:
     ]):
         f = option(f)
     return f
-
-
-def _config(spec: str, data_root: str | None, device: str, cache_dir: str | None,
-            batch_size: int):  # noqa: ANN202 - FeatureConfig
-    from hpstudy.proximity import FeatureConfig
-    from hpstudy.study import load_spec
-    from hpstudy.training import resolve_device
-
-    return FeatureConfig.from_spec(load_spec(spec), device=resolve_device(device),
-                                   data_root=data_root, cache_dir=cache_dir, batch_size=batch_size)
-
-
-def load_or_build_reference(reference: str | None, reference_dataset: str | None, config):  # noqa: ANN001, ANN201
-    """The reference from a file, else built from a dataset (default tiny-imagenet)."""
-    from hpstudy.errors import HpstudyError
-    from hpstudy.proximity import DEFAULT_REFERENCE_DATASET, build_reference, load_reference
-
-    if reference and reference_dataset:
-        raise HpstudyError("give either --reference FILE or --reference-dataset NAME, not both")
-    if reference:
-        return load_reference(reference)
-    return build_reference(reference_dataset or DEFAULT_REFERENCE_DATASET, config)
 
 
 reference_options = [
@@ -86,15 +65,16 @@ def command(ctx: click.Context, dataset: str | None, reference: str | None,
     if dataset is None:
         raise click.UsageError("--dataset is required (or use `hpstudy proximity reference`)")
     from hpstudy.errors import StorageError
-    from hpstudy.proximity import measure_proximity, store_proximity
-    from hpstudy.study import open_storage, resolve_storage_url
+    from hpstudy.proximity import choose_reference, measure_proximity, store_proximity
 
-    config = _config(spec, data_root, device, cache_dir, batch_size)
+    app: Application = ctx.obj
+    config = app.feature_config(spec, data_root=data_root, device=device, cache_dir=cache_dir,
+                                batch_size=batch_size)
     with progress_bars():
-        ref = load_or_build_reference(reference, reference_dataset, config)
+        ref = choose_reference(config, file=reference, dataset=reference_dataset)
         result = measure_proximity(dataset, ref, config, threshold=threshold, method=method)
     try:
-        rdb = open_storage(resolve_storage_url(storage), create=False)
+        rdb = app.storage(storage)
     except StorageError as exc:
         rdb = None
         if not as_json:
@@ -127,12 +107,14 @@ def command(ctx: click.Context, dataset: str | None, reference: str | None,
               help="Where to save the class means (.npz).")
 @_feature_options
 @json_option
-def reference_command(dataset: str, out: str, spec: str, data_root: str | None, device: str,
-                      cache_dir: str | None, batch_size: int, as_json: bool) -> None:
+@pass_app
+def reference_command(app: Application, dataset: str, out: str, spec: str, data_root: str | None,
+                      device: str, cache_dir: str | None, batch_size: int, as_json: bool) -> None:
     """Save DATASET's class means (with arch, weights and size) as a shareable reference file."""
     from hpstudy.proximity import build_reference
 
-    config = _config(spec, data_root, device, cache_dir, batch_size)
+    config = app.feature_config(spec, data_root=data_root, device=device, cache_dir=cache_dir,
+                                batch_size=batch_size)
     ref = build_reference(dataset, config)
     path = ref.save(out)
     if as_json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hpstudy.cli._app import Application, pass_app
 from hpstudy.cli._console import console, print_json, progress_bars, table
 from hpstudy.cli._options import (
     data_root_option,
@@ -12,7 +13,7 @@ from hpstudy.cli._options import (
     storage_option,
     study_option,
 )
-from hpstudy.cli.proximity import load_or_build_reference, reference_options
+from hpstudy.cli.proximity import reference_options
 
 
 @click.command("recommend")
@@ -27,37 +28,36 @@ from hpstudy.cli.proximity import load_or_build_reference, reference_options
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache root for features (default $HPSTUDY_CACHE or ~/.cache/hpstudy).")
 @json_option
-def command(dataset: str, reference: str | None, reference_dataset: str | None, threshold: float,
-            spec: str, storage: str | None, data_root: str | None, device: str,
+@pass_app
+def command(app: Application, dataset: str, reference: str | None, reference_dataset: str | None,
+            threshold: float, spec: str, storage: str | None, data_root: str | None, device: str,
             cache_dir: str | None, as_json: bool) -> None:
     """Run the lr finder and proximity on DATASET and recommend lr, divisor, wd, beta2 and ps."""
     from hpstudy.analysis import group_label, recommend
     from hpstudy.errors import HpstudyError, StorageError
-    from hpstudy.proximity import FeatureConfig
-    from hpstudy.study import load_spec, open_storage, resolve_storage_url
-    from hpstudy.training import resolve_device
+    from hpstudy.proximity import choose_reference
+    from hpstudy.study import load_spec
 
-    spec_obj = load_spec(spec)
-    device = resolve_device(device)
-    config = FeatureConfig.from_spec(spec_obj, device=device, data_root=data_root,
-                                     cache_dir=cache_dir)
+    config = app.feature_config(spec, data_root=data_root, device=device, cache_dir=cache_dir,
+                                batch_size=256)
     with progress_bars():  # the reference, the finder and the proximity report progress
         note = ""
         try:
-            ref = load_or_build_reference(reference, reference_dataset, config)
+            ref = choose_reference(config, file=reference, dataset=reference_dataset)
         except HpstudyError as exc:
             if reference or reference_dataset:
                 raise  # the user named a reference: its problem is the answer
             ref, note = None, (f"proximity not measured ({exc}); give --reference FILE or "
                                "--reference-dataset NAME to place the dataset near or far")
         try:
-            rdb = open_storage(resolve_storage_url(storage), create=False)
+            rdb = app.storage(storage)
         except StorageError:
             if storage:
                 raise
             rdb = None  # no default storage yet: the published findings apply
-        rec = recommend(dataset, spec=spec_obj, reference=ref, storage=rdb, data_root=data_root,
-                        device=device, cache_dir=cache_dir, threshold=threshold, proximity_note=note)
+        rec = recommend(dataset, spec=load_spec(spec), reference=ref, storage=rdb,
+                        data_root=data_root, device=config.device, cache_dir=cache_dir,
+                        threshold=threshold, proximity_note=note)
     if as_json:
         print_json(rec.to_dict())
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hpstudy.cli._app import Application, pass_app
 from hpstudy.cli._console import console, print_json
 from hpstudy.cli._options import json_option, storage_option, threshold_option
 
@@ -16,14 +17,13 @@ from hpstudy.cli._options import json_option, storage_option, threshold_option
 @click.option("--no-save", is_flag=True,
               help="Do not store the heatmap and note on the studies (optuna-dashboard).")
 @json_option
-def command(storage: str | None, out_dir: str, threshold: float, no_save: bool,
+@pass_app
+def command(app: Application, storage: str | None, out_dir: str, threshold: float, no_save: bool,
             as_json: bool) -> None:
     """Write report.md, report.html, heatmap/curves PNG+CSV, groups and recommendations."""
     from hpstudy.analysis import build_report
-    from hpstudy.study import open_storage, resolve_storage_url
 
-    rdb = open_storage(resolve_storage_url(storage), create=False)
-    rep = build_report(rdb, out_dir, threshold=threshold, save_to_studies=not no_save)
+    rep = build_report(app.storage(storage), out_dir, threshold=threshold, save_to_studies=not no_save)
     if as_json:
         print_json({
             "out_dir": str(rep.out_dir),

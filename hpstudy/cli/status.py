@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from hpstudy.cli._app import Application, pass_app
 from hpstudy.cli._console import console, print_json, table
 from hpstudy.cli._options import json_option, storage_option
 
@@ -11,11 +12,12 @@ from hpstudy.cli._options import json_option, storage_option
 @click.command("status")
 @storage_option
 @json_option
-def command(storage: str | None, as_json: bool) -> None:
+@pass_app
+def command(app: Application, storage: str | None, as_json: bool) -> None:
     """Show grid progress per study, what runs where, and every failed attempt with its reason."""
-    from hpstudy.study import open_storage, resolve_storage_url, study_status
+    from hpstudy.study import study_status
 
-    statuses = study_status(open_storage(resolve_storage_url(storage), create=False))
+    statuses = study_status(app.storage(storage))
     if as_json:
         print_json([s.to_dict() for s in statuses])
         return

@@ -11,7 +11,7 @@ from hpstudy.errors import HpstudyError
 from hpstudy.proximity._class_means import proximity
 from hpstudy.proximity._emd import DEFAULT_GAMMA, Method
 from hpstudy.proximity._features import DEFAULT_FEATURE_SIZE, dataset_features
-from hpstudy.proximity._reference import Reference
+from hpstudy.proximity._reference import Reference, load_reference
 
 if TYPE_CHECKING:
     from hpstudy.study import StudySpec
@@ -24,6 +24,7 @@ __all__ = [
     "FeatureConfig",
     "ProximityResult",
     "build_reference",
+    "choose_reference",
     "group_of",
     "measure_proximity",
     "random_weights_warning",
@@ -131,6 +132,23 @@ def random_weights_warning(reference: dict[str, Any]) -> str:
     return (f"proximity computed with randomly initialised {reference.get('arch', '')} weights "
             f"({weights}), so 'near ImageNet' means nothing here; measure it with a pretrained "
             "spec, e.g. --study fellowship2019")
+
+
+def choose_reference(
+    config: FeatureConfig, *, file: str | Path | None = None, dataset: str | None = None
+) -> Reference:
+    """The reference to measure against: class means saved in ``file`` (by
+    :meth:`Reference.save`), else built from ``dataset`` (default
+    :data:`DEFAULT_REFERENCE_DATASET`) with ``config``.
+
+    Raises:
+        HpstudyError: If both ``file`` and ``dataset`` are given, or either cannot be read.
+    """
+    if file and dataset:
+        raise HpstudyError("give either --reference FILE or --reference-dataset NAME, not both")
+    if file:
+        return load_reference(file)
+    return build_reference(dataset or DEFAULT_REFERENCE_DATASET, config)
 
 
 def build_reference(dataset: str, config: FeatureConfig) -> Reference:

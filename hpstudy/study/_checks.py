@@ -3,10 +3,10 @@ trial: every user mistake is found here, once, with its one-line message."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hpstudy.datasets import OpenDataset, get_dataset, open_dataset
+from hpstudy.datasets import Dataset, OpenDataset, get_dataset, open_dataset
 from hpstudy.study._spec import StudySpec, load_spec
 from hpstudy.study._worker import resolve_threads
 
@@ -15,12 +15,29 @@ __all__ = ["Checked", "check_before_training"]
 
 @dataclass(frozen=True)
 class Checked:
-    """What the checks resolved: the spec, the dataset on disk, CPU threads and device."""
+    """What the checks resolved: the spec, the dataset's plugin, CPU threads and device; and,
+    once :meth:`on_this_host` has run, the dataset on disk (``data``)."""
 
     spec: StudySpec
-    data: OpenDataset
+    plugin: Dataset
     threads: int
     device: str
+    data_root: str | Path | None = None
+    data: OpenDataset | None = None
+
+    def on_this_host(self) -> Checked:
+        """Check what this host must have: the data on disk with images in both splits and, for a
+        pretrained spec, the ImageNet weights (downloaded once when missing).
+
+        Raises:
+            HpstudyError: The first problem found, in one line that names the fix.
+        """
+        from hpstudy.training import require_pretrained_weights
+
+        data = open_dataset(self.plugin, self.data_root).require_images()
+        if self.spec.pretrained:
+            require_pretrained_weights(self.spec.arch)  # offline: fail before any trial is claimed
+        return replace(self, data=data)
 
 
 def check_before_training(
@@ -30,21 +47,16 @@ def check_before_training(
     data_root: str | Path | None,
     device: str,
     threads: int | None,
+    host: bool = True,
 ) -> Checked:
     """Check, in this order, that the dataset is registered, the spec valid and its ``arch``
-    known, the thread count and device usable, ``$HPSTUDY_GPU_MEMORY_SHARE`` readable, the data
-    on disk with images in both splits, and (for a pretrained spec) the ImageNet weights on this
-    host (downloaded once when missing).
+    known, the thread count and device usable and ``$HPSTUDY_GPU_MEMORY_SHARE`` readable; then,
+    with ``host`` (else call :meth:`Checked.on_this_host` later), the data and weights.
 
     Raises:
         HpstudyError: The first problem found, in one line that names the fix.
     """
-    from hpstudy.training import (
-        gpu_memory_share,
-        require_pretrained_weights,
-        resolve_arch,
-        resolve_device,
-    )
+    from hpstudy.training import gpu_memory_share, resolve_arch, resolve_device
 
     plugin = get_dataset(dataset)
     spec_obj = spec if isinstance(spec, StudySpec) else load_spec(spec)
@@ -52,7 +64,5 @@ def check_before_training(
     n_threads = resolve_threads(threads, spec_obj)
     device = resolve_device(device)
     gpu_memory_share()  # a bad $HPSTUDY_GPU_MEMORY_SHARE fails here, not in every worker
-    data = open_dataset(plugin, data_root).require_images()
-    if spec_obj.pretrained:
-        require_pretrained_weights(spec_obj.arch)  # offline without them: fail before the storage
-    return Checked(spec_obj, data, n_threads, device)
+    checked = Checked(spec_obj, plugin, n_threads, device, data_root)
+    return checked.on_this_host() if host else checked

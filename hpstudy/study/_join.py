@@ -70,7 +70,7 @@ def join_study(
         HpstudyError: For any other user error, before a trial is claimed.
     """
     checked = check_before_training(dataset, spec, data_root=data_root, device=device,
-                                    threads=threads)
+                                    threads=threads, host=False)
     spec_obj, n_threads, device = checked.spec, checked.threads, checked.device
     url = resolve_storage_url(storage)
     name = study_name(spec_obj.name, dataset)
@@ -86,6 +86,7 @@ def join_study(
             f"{', '.join(f'{f:g}' for f in missing)}; let `hpstudy run` (with --workers 0 "
             "to only prepare it) finish first"
         )
+    checked.on_this_host()  # the data and weights, before a trial is claimed
     config = WorkerConfig(
         storage_url=url,
         study_name=name,

@@ -248,7 +248,7 @@ def run_study(
     url = resolve_storage_url(storage)
 
     rdb = open_storage(url, create=True)
-    ref = create_study(rdb, spec_obj, dataset, checked.data.plugin.metric, heartbeat=heartbeat)
+    ref = create_study(rdb, spec_obj, dataset, checked.plugin.metric, heartbeat=heartbeat)
     start = time.time()
     trained_base: int | None = None
 
@@ -287,7 +287,7 @@ def run_study(
     return RunResult(
         study=ref.study.study_name,
         storage=redact(url),
-        metric=checked.data.plugin.metric,
+        metric=checked.plugin.metric,
         status=final,
         summary=summarize(ref),
         trained_now=final.complete - before.complete,
