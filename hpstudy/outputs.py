@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,8 @@ def pack_outputs(probs: np.ndarray, targets: np.ndarray, *, multi_label: bool, t
         raise ValueError(f"probs must be (N, C), got shape {probs.shape}")
     n, n_classes = probs.shape
     buffer = io.BytesIO()
-    header = {"magic": np.array(_MAGIC), "version": np.array(FORMAT_VERSION, dtype=np.int32)}
+    header: dict[str, Any] = {"magic": np.array(_MAGIC),
+                              "version": np.array(FORMAT_VERSION, dtype=np.int32)}
     if multi_label:
         if targets.shape != probs.shape:
             raise ValueError(f"multi-label targets must have probs' shape {probs.shape}, got {targets.shape}")

@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -170,21 +170,22 @@ class ImageCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(str(path) + ".lock"):
                 entry = _inspect(path, verify=True)  # another process may have built it meanwhile
-                if not _usable(entry, aspects):
-                    if entry is not None:
-                        if entry.problem is not None:
-                            warnings.warn(f"the image cache entry {path} is damaged "
-                                          f"({entry.problem}); rebuilding it", RuntimeWarning,
-                                          stacklevel=2)
-                        shutil.rmtree(path)  # damaged, or built before aspect ratios were kept
-                    entry = _build(dataset, root, split, samples, size, fingerprint, path, resize,
-                                   threads=threads, on_progress=on_progress)
-                    _remove_stale(path, _prefix(split, size, resize))
+                if _usable(entry, aspects):
+                    return entry
+                if entry is not None:
+                    if entry.problem is not None:
+                        warnings.warn(f"the image cache entry {path} is damaged "
+                                      f"({entry.problem}); rebuilding it", RuntimeWarning,
+                                      stacklevel=2)
+                    shutil.rmtree(path)  # damaged, or built before aspect ratios were kept
+                built = _build(dataset, root, split, samples, size, fingerprint, path, resize,
+                               threads=threads, on_progress=on_progress)
+                _remove_stale(path, _prefix(split, size, resize))
+                return built
         except HpstudyError:
             raise
         except OSError as exc:
             raise _cache_error(path.parent, exc) from None
-        return entry
 
     def entries(self, *, damaged: bool = False, verify: bool = False) -> list[CacheEntry]:
         """Every complete entry, by dataset and name.
@@ -310,7 +311,7 @@ def _check_files(entry: CacheEntry) -> str | None:
     return None
 
 
-def _usable(entry: CacheEntry | None, aspects: bool) -> bool:
+def _usable(entry: CacheEntry | None, aspects: bool) -> TypeGuard[CacheEntry]:
     """Whether ``entry`` is there, intact, and holds aspect ratios when they are needed."""
     return entry is not None and entry.problem is None and (not aspects or _ASPECT in entry.files)
 

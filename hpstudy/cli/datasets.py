@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from hpstudy.cli._console import console, print_json, table, warn
@@ -67,7 +69,7 @@ def describe(name: str, data_root: str | None, as_json: bool) -> None:
         print_json({k: d.to_dict()[k] for k in keys})
         return
     size = "?" if d.avg_width is None else f"{d.avg_width:.0f} x {d.avg_height:.0f}"
-    rows = [["images", d.images], ["classes", d.classes], ["avg resolution", size],
+    rows: list[list[Any]] = [["images", d.images], ["classes", d.classes], ["avg resolution", size],
             ["imbalance (sd of images per class)", f"{d.imbalance_sd:.1f}"], ["task", d.task],
             ["train", d.train], ["valid", d.valid], ["skipped", d.skipped]]
     console.print(table(f"{d.name}: {d.root}", ["", "value"], rows))

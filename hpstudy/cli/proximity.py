@@ -72,7 +72,8 @@ def command(ctx: click.Context, dataset: str | None, reference: str | None,
                                 batch_size=batch_size)
     with progress_bars():
         ref = choose_reference(config, file=reference, dataset=reference_dataset)
-        result = measure_proximity(dataset, ref, config, threshold=threshold, method=method)
+        result = measure_proximity(dataset, ref, config, threshold=threshold,
+                                   method="cui" if method == "cui" else "cosine")
     try:
         rdb = app.storage(storage)
     except StorageError as exc:

@@ -28,7 +28,7 @@ def resolve_root(dataset: Dataset, data_root: Path | str | None = None) -> Path:
             :meth:`~hpstudy.datasets.Dataset.check` finds files missing.
     """
     explicit = data_root is not None
-    base = Path(data_root).expanduser() if explicit else default_data_root()
+    base = Path(data_root).expanduser() if data_root is not None else default_data_root()
     if explicit and not base.is_dir():
         raise DataNotFoundError(
             f"data root {str(base)!r} does not exist; pass an existing folder to --data-root "

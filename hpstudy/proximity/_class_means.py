@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -112,7 +113,7 @@ def proximity(
             f"feature dimensions differ ({dataset.dim} vs {reference.dim}); both sides must come "
             "from the same backbone"
         )
-    metric = "cosine" if method == "cosine" else "euclidean"
+    metric: Literal["cosine", "euclidean"] = "cosine" if method == "cosine" else "euclidean"
     if method not in ("cosine", "cui"):
         raise ValueError(f"unknown proximity method {method!r}; use cosine or cui")
     cost = ground_distance(dataset.means, reference.means, metric)

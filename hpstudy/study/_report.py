@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import zlib
 from collections import Counter
@@ -139,37 +140,36 @@ def status_of(study: optuna.Study) -> StudyStatus:
 
     attrs = study_attrs(study)
     in_grid = _grid_keys(attrs)
-    every = [(t, TrialRecord.of(t)) for t in study.get_trials(deepcopy=False)]
-    kept = [
-        (t, r) for t, r in every
-        if r.point is not None
+    kept: list[tuple[optuna.trial.FrozenTrial, TrialRecord, str]] = [
+        (t, r, r.point) for t in study.get_trials(deepcopy=False)
+        if (r := TrialRecord.of(t)).point is not None
         and (in_grid is None or r.point in in_grid or t.state == TrialState.RUNNING)
     ]
-    trials = [t for t, _ in kept]
+    trials = [t for t, _, _ in kept]
     per_point = complete_counts(trials)
     states = Counter(t.state for t in trials)
     stale_ids = set(stale_trial_ids(study, heartbeat_of(study))) if states[
         TrialState.RUNNING
     ] else set()
     by_point: dict[str, list[optuna.trial.FrozenTrial]] = {}
-    for t, r in kept:
-        by_point.setdefault(r.point, []).append(t)
+    for t, _, point in kept:
+        by_point.setdefault(point, []).append(t)
     live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
     failures = tuple(
-        FailedAttempt(t.number, r.point, r.attempt, _reason(r), r.host or "",
+        FailedAttempt(t.number, point, r.attempt, _reason(r), r.host or "",
                       _iso(t.datetime_complete))
-        for t, r in kept
+        for t, r, point in kept
         if t.state == TrialState.FAIL and not r.interrupted
     )
     spec = attrs.get("spec", {})
     n_epochs = int(spec.get("frozen_epochs", 0)) + int(spec.get("unfrozen_epochs", 0))
     running = tuple(
         RunningTrial(
-            t.number, r.point, r.attempt, r.host or "", r.pid, r.worker or "", r.device or "",
+            t.number, point, r.attempt, r.host or "", r.pid, r.worker or "", r.device or "",
             _iso(t.datetime_start), t._trial_id in stale_ids, len(r.epochs), n_epochs,
             r.epoch_images_per_s,
         )
-        for t, r in kept
+        for t, r, point in kept
         if t.state == TrialState.RUNNING
     )
     return StudyStatus(
@@ -187,7 +187,7 @@ def status_of(study: optuna.Study) -> StudyStatus:
         duplicates=sum(n - 1 for n in per_point.values()),
         attempts_failed=len(failures),
         stale=len(stale_ids),
-        interrupted=sum(1 for _, r in kept if r.interrupted),
+        interrupted=sum(1 for _, r, _ in kept if r.interrupted),
         running_trials=running,
         failures=failures,
     )
@@ -292,8 +292,9 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000,
         for v in variants(ref.spec):
             mine = [done.get((v.name, f, r)) for r in reps]
             finished = [t for t in mine if t is not None]
-            mean = sum(t.value for t in finished) / len(finished) if finished else None
-            sd = statistics.stdev(t.value for t in finished) if len(finished) > 1 else None
+            values = [_value(t) for t in finished]
+            mean = sum(values) / len(values) if values else None
+            sd = statistics.stdev(values) if len(values) > 1 else None
             lr = TrialRecord.of(finished[0]).lr if finished else None
             comparison = early = None
             if v.name != BASELINE:
@@ -301,8 +302,8 @@ def summarize(ref: StudyRef, *, n_resamples: int = 2000,
                 if pairs and metric:
                     comparison = compare(
                         [out(t) for t, _ in pairs], [out(b) for _, b in pairs], metric,
-                        variant_values=[t.value for t, _ in pairs],
-                        baseline_values=[b.value for _, b in pairs],
+                        variant_values=[_value(t) for t, _ in pairs],
+                        baseline_values=[_value(b) for _, b in pairs],
                         n_resamples=n_resamples, seed=seed,
                     )
                     early = _early_comparison(pairs, metric, n_resamples, seed)
@@ -317,6 +318,11 @@ def _pairs(done: dict[tuple[str, float, int], optuna.trial.FrozenTrial],
     baseline, where both are complete."""
     pairs = [(t, done.get((BASELINE, fraction, r))) for r, t in zip(reps, mine, strict=True)]
     return [(t, b) for t, b in pairs if t is not None and b is not None]
+
+
+def _value(t: optuna.trial.FrozenTrial) -> float:
+    """A complete trial's value (the metric after its last epoch)."""
+    return math.nan if t.value is None else float(t.value)
 
 
 def early_epoch(records: Sequence[Mapping[str, Any]]) -> tuple[int, float] | None:
@@ -345,9 +351,9 @@ def _early_comparison(pairs: Sequence[tuple[optuna.trial.FrozenTrial, optuna.tri
     """
     from hpstudy.evidence import compare
 
-    early = [(early_epoch(TrialRecord.of(t).epochs), early_epoch(TrialRecord.of(b).epochs))
-             for t, b in pairs]
-    early = [(t, b) for t, b in early if t is not None and b is not None]
+    early = [(t, b) for t, b in ((early_epoch(TrialRecord.of(t).epochs),
+                                   early_epoch(TrialRecord.of(b).epochs)) for t, b in pairs)
+             if t is not None and b is not None]
     if not early:
         return None
     return compare([None] * len(early), [None] * len(early), metric,

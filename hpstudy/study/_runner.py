@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing as mp
 import os
 import signal
@@ -113,7 +114,7 @@ ProgressFn = Callable[[RunProgress], None]
 
 #: ``lr_find_fn(ref, fraction, data_root, device) -> {"lr": ..., "method": ..., ...}``; for the
 #: unfrozen network it is called with ``network="unfrozen", frozen_finder_lr=...`` too.
-LrFindFn = Callable[[StudyRef, float, "str | Path | None", str], dict[str, Any]]
+LrFindFn = Callable[..., dict[str, Any]]
 
 
 def find_lr_point(
@@ -158,12 +159,11 @@ def ensure_lr_find(
     with storage_lock(storage_url_of(study), f"lr-find:{study.study_name}"):
         stored = study_attrs(study)
         for fraction in sorted(ref.spec.fractions):
-            frozen = ensure(lr_find_key(fraction),
-                            lambda f=fraction: lr_find_fn(ref, f, data_root, device))
+            find = functools.partial(lr_find_fn, ref, fraction, data_root, device)
+            frozen = ensure(lr_find_key(fraction), find)
             if ref.spec.lr_find.runs_unfrozen:
                 ensure(lr_find_key(fraction, "unfrozen"),
-                       lambda f=fraction, lr=frozen: lr_find_fn(
-                           ref, f, data_root, device, network="unfrozen", frozen_finder_lr=lr))
+                       functools.partial(find, network="unfrozen", frozen_finder_lr=frozen))
         save_design_note(ref)
     return out
 

@@ -157,7 +157,7 @@ def timm_splitter(model: torch.nn.Module) -> list[list[torch.nn.Parameter]]:
     """fastai's three layer groups for a timm model built by ``vision_learner``: the body up to
     its 1/16-resolution stage, the rest of the body, and the head, as torchvision resnets get them
     (a body without ``feature_info`` is cut in half by parameter count)."""
-    body, head = model[0].model, model[1:]
+    body, head = model[0].model, model[1:]  # type: ignore[index]  # fastai's Sequential
     named = list(body.named_parameters())
     split = _split_module(body)
     cut = next((i for i, (n, _) in enumerate(named) if split and n.startswith(f"{split}.")), None)

@@ -57,7 +57,7 @@ class StudyAdam(Optimizer):
     def _update(h: dict, do_wd: bool, step: int, members: list[tuple[torch.Tensor, dict]]) -> None:
         lr, mom, sqr_mom, eps, wd = h["lr"], h["mom"], h["sqr_mom"], h["eps"], h["wd"]
         params = [p for p, _ in members]
-        grads = [p.grad for p, _ in members]
+        grads = [p.grad for p, _ in members if p.grad is not None]  # members all have one
         avgs = [s["grad_avg"] for _, s in members]
         sqrs = [s["sqr_avg"] for _, s in members]
         if do_wd and wd != 0:  # fastai's weight_decay
