@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstudy.study._grid import BASELINE
 from hpstudy.study._heartbeat import heartbeat_of, stale_trial_ids
+from hpstudy.study._optuna import trial_id_of
 from hpstudy.study._records import study_attrs
 from hpstudy.study._study import (
     ATTR_ATTEMPT,
@@ -173,7 +174,7 @@ def status_of(study: optuna.Study) -> StudyStatus:
             t.number, t.user_attrs[ATTR_POINT], int(t.user_attrs.get(ATTR_ATTEMPT, 1)),
             str(t.user_attrs.get("host", "")), t.user_attrs.get("pid"),
             str(t.user_attrs.get("worker", "")), str(t.user_attrs.get("device", "")),
-            _iso(t.datetime_start), t._trial_id in stale_ids,
+            _iso(t.datetime_start), trial_id_of(t) in stale_ids,
             len(t.user_attrs.get("epochs", ())), n_epochs,
             (t.user_attrs.get("epochs") or [{}])[-1].get("images_per_s"),
         )
