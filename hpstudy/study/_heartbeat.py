@@ -21,8 +21,8 @@ its worker is gone:
 
 The switch to ``FAIL`` is atomic (row lock, or ``BEGIN IMMEDIATE`` on SQLite), so exactly one
 process wins and re-enqueues the grid point. The settings are stored on the study when it is
-created, so every worker on every host judges staleness the same way. Staleness is read through
-Optuna's private ``RDBStorage._get_stale_trial_ids`` (Optuna 4 and 5).
+created, so every worker on every host judges staleness the same way. Overdue heartbeats are read
+through Optuna's private ``RDBStorage._get_stale_trial_ids`` (see :mod:`hpstudy.study._optuna`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from hpstudy.study._liveness import is_alive
-from hpstudy.study._storage import describe_error, rdb_of
+from hpstudy.study._optuna import heartbeat_stale_trial_ids, rdb_url, storage_of, study_id_of
+from hpstudy.study._storage import describe_error
 
 if TYPE_CHECKING:
     import optuna
@@ -127,17 +128,11 @@ def overdue_trial_ids(study: optuna.Study, interval_s: int, grace_s: float) -> l
 
     Heartbeats alone: whether the worker still runs is not looked at (see :func:`stale_trial_ids`).
     """
-    rdb = rdb_of(study)
-    # Optuna reads the interval and grace period from the storage object; set ours for this call.
-    rdb.heartbeat_interval = interval_s
-    rdb.grace_period = grace_s
     started = time.monotonic()
     try:
-        return list(rdb._get_stale_trial_ids(study._study_id))
+        return heartbeat_stale_trial_ids(storage_of(study), study_id_of(study), interval_s, grace_s)
     finally:
         _latency.observe(time.monotonic() - started)
-        rdb.heartbeat_interval = None  # keep Study.ask free of "heartbeat needs optimize" warnings
-        rdb.grace_period = None
 
 
 def stale_trial_ids(study: optuna.Study, settings: HeartbeatSettings) -> list[int]:
@@ -146,7 +141,7 @@ def stale_trial_ids(study: optuna.Study, settings: HeartbeatSettings) -> list[in
     stale: list[int] = []
     by_grace: dict[int, list[int]] = {}
     for tid in overdue:
-        attrs = study._storage.get_trial(tid).user_attrs
+        attrs = storage_of(study).get_trial(tid).user_attrs
         alive = is_alive(attrs.get("host"), attrs.get("pid"), attrs.get(ATTR_PROC))
         if alive is False:
             stale.append(tid)
@@ -176,7 +171,7 @@ class Heartbeat:
     ) -> None:
         self._storage = storage
         self._label = trial_id if number is None else number  # the trial number users see
-        self._url = str(getattr(getattr(storage, "_backend", storage), "url", ""))
+        self._url = rdb_url(storage) or ""
         self._trial_id = trial_id
         self._settings = settings
         self._lag_stored = 0.0

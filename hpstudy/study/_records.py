@@ -19,6 +19,8 @@ from typing import Any
 
 import optuna
 
+from hpstudy.study._optuna import storage_of, study_id_of
+
 __all__ = ["set_study_attr", "study_attrs"]
 
 _PREFIX = "hpstudy:"
@@ -26,7 +28,7 @@ _PREFIX = "hpstudy:"
 
 def _system_attrs(study: Any) -> dict[str, Any]:
     if isinstance(study, optuna.Study):
-        return study._storage.get_study_system_attrs(study._study_id)
+        return storage_of(study).get_study_system_attrs(study_id_of(study))
     return dict(study.system_attrs)  # a FrozenStudy, from a storage's ``get_all_studies()``
 
 
@@ -46,7 +48,7 @@ def set_study_attr(study: optuna.Study, key: str, value: Any, compact: Any = Non
     """Keep ``value`` as the full record ``key`` of ``study`` and, unless ``compact`` is ``None``,
     show ``compact`` as its user attribute ``key``. The record is written first, so a reader that
     sees the compact value finds the record too."""
-    study._storage.set_study_system_attr(study._study_id, _PREFIX + key, value)
+    storage_of(study).set_study_system_attr(study_id_of(study), _PREFIX + key, value)
     if compact is not None:
         study.set_user_attr(key, compact)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpstudy.study._grid import BASELINE
 from hpstudy.study._heartbeat import heartbeat_of, stale_trial_ids
+from hpstudy.study._optuna import trial_id_of
 from hpstudy.study._records import study_attrs
 from hpstudy.study._study import StudyRef, complete_counts
 from hpstudy.study._trial_record import TrialRecord
@@ -166,7 +167,7 @@ def status_of(study: optuna.Study) -> StudyStatus:
     running = tuple(
         RunningTrial(
             t.number, point, r.attempt, r.host or "", r.pid, r.worker or "", r.device or "",
-            _iso(t.datetime_start), t._trial_id in stale_ids, len(r.epochs), n_epochs,
+            _iso(t.datetime_start), trial_id_of(t) in stale_ids, len(r.epochs), n_epochs,
             r.epoch_images_per_s,
         )
         for t, r, point in kept

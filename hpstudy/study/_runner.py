@@ -24,6 +24,7 @@ from hpstudy.study._gpus import assign_gpus, visible_gpus
 from hpstudy.study._heartbeat import HeartbeatSettings, heartbeat_of
 from hpstudy.study._lr import find_lr_on
 from hpstudy.study._note import save_design_note
+from hpstudy.study._optuna import storage_of, study_id_of
 from hpstudy.study._records import set_study_attr, study_attrs
 from hpstudy.study._report import StudyStatus, SummaryRow, status_of, summarize
 from hpstudy.study._spec import StudySpec
@@ -396,8 +397,8 @@ class _Pool:
             raise self.errors.get()
         if not pending(self.ref):
             return len(dead) < len(self.procs)
-        waiting = self.ref.study._storage.get_all_trials(
-            self.ref.study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+        waiting = storage_of(self.ref.study).get_all_trials(
+            study_id_of(self.ref.study), deepcopy=False, states=(TrialState.WAITING,)
         )
         for slot in dead:
             crashed = self.procs[slot].exitcode != 0

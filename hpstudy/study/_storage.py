@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hpstudy.errors import StorageError
+from hpstudy.study._optuna import rdb_engine, rdb_url, storage_of
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -21,7 +22,6 @@ __all__ = [
     "describe_error",
     "open_storage",
     "redact",
-    "rdb_of",
     "resolve_storage_url",
     "storage_lock",
     "storage_url_of",
@@ -58,15 +58,16 @@ def redact(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def rdb_of(study: Any) -> Any:
-    """The ``RDBStorage`` behind an open study (Optuna wraps it in a caching layer)."""
-    storage = study._storage
-    return getattr(storage, "_backend", storage)
-
-
 def storage_url_of(study: Any) -> str:
-    """The storage URL of an open study (with its password; never print it unredacted)."""
-    return rdb_of(study).url
+    """The storage URL of an open study (with its password; never print it unredacted).
+
+    Raises:
+        TypeError: If the study is not in an RDB storage (hpstudy opens only those).
+    """
+    url = rdb_url(storage_of(study))
+    if url is None:
+        raise TypeError(f"study {study.study_name!r} is not in an RDB storage")
+    return url
 
 
 def _scrub(text: str, url: str) -> str:
@@ -304,8 +305,8 @@ def open_storage(url: str, *, create: bool):  # noqa: ANN201 - optuna.storages.R
             with storage_lock(url, "create-tables"):
                 _prepare_sqlite(path)
                 storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-            _immediate_transactions(storage.engine)
-            _name_full_disk(storage.engine, path)
+            _immediate_transactions(rdb_engine(storage))
+            _name_full_disk(rdb_engine(storage), path)
         else:
             if not create:
                 _require_tables(url)

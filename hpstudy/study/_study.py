@@ -25,6 +25,7 @@ from hpstudy.errors import StudyMismatchError, UnknownStudyError
 from hpstudy.study._grid import GridPoint, grid, search_space, variants
 from hpstudy.study._heartbeat import ATTR_HEARTBEAT, ATTR_PROC, HeartbeatSettings, stale_trial_ids
 from hpstudy.study._liveness import process_token
+from hpstudy.study._optuna import storage_of, study_id_of, trial_id_of, trial_of
 from hpstudy.study._records import set_study_attr, study_attrs
 from hpstudy.study._spec import StudySpec
 from hpstudy.study._storage import storage_lock, storage_url_of
@@ -277,17 +278,17 @@ def _drop_outside_grid(
     from optuna.trial import TrialState
 
     keys = {p.key for p in ref.points}
-    storage = ref.study._storage
+    storage = storage_of(ref.study)
     for key, trials in by_point.items():
         if key in keys:
             continue
         for t in trials:
             if t.state != TrialState.WAITING:
                 continue
-            storage.set_trial_user_attr(t._trial_id, ATTR_INTERRUPTED, True)
-            storage.set_trial_user_attr(t._trial_id, ATTR_ERROR, "left out: replicates lowered")
+            storage.set_trial_user_attr(trial_id_of(t), ATTR_INTERRUPTED, True)
+            storage.set_trial_user_attr(trial_id_of(t), ATTR_ERROR, "left out: replicates lowered")
             with contextlib.suppress(UpdateFinishedTrialError):  # a worker claimed it meanwhile
-                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                storage.set_trial_state_values(trial_id_of(t), TrialState.FAIL)
 
 
 def _enqueue(study: optuna.Study, point: GridPoint, *, attempt: int, limit: int) -> None:
@@ -313,26 +314,25 @@ def claim_next(ref: StudyRef, *, owner: dict[str, Any], rng: random.Random) -> o
             one on its host (see :mod:`hpstudy.study._liveness`).
         rng: This worker's random generator.
     """
-    import optuna
     from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     study = ref.study
-    storage = study._storage
+    storage = storage_of(study)
     waiting = storage.get_all_trials(
-        study._study_id, deepcopy=False, states=(TrialState.WAITING,)
+        study_id_of(study), deepcopy=False, states=(TrialState.WAITING,)
     )
     waiting.sort(key=lambda t: t.number)
     head, tail = waiting[:_CLAIM_WINDOW], waiting[_CLAIM_WINDOW:]
     rng.shuffle(head)
     for t in head + tail:
         try:
-            storage.record_heartbeat(t._trial_id)
-            if not storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
+            storage.record_heartbeat(trial_id_of(t))
+            if not storage.set_trial_state_values(trial_id_of(t), state=TrialState.RUNNING):
                 continue  # another worker took it first
         except (UpdateFinishedTrialError, StorageInternalError):
             continue  # taken and finished meanwhile, or a write conflict: try the next one
-        trial = optuna.Trial(study, t._trial_id)
+        trial = trial_of(study, trial_id_of(t))
         for key, value in {**owner, ATTR_PROC: process_token()}.items():
             trial.set_user_attr(key, value)
         return trial
@@ -350,7 +350,7 @@ def finish(ref: StudyRef, trial_id: int, state: TrialState, value: float | None 
 
     values = None if value is None else [value]
     try:
-        return bool(ref.study._storage.set_trial_state_values(trial_id, state, values))
+        return bool(storage_of(ref.study).set_trial_state_values(trial_id, state, values))
     except UpdateFinishedTrialError:
         return False
 
@@ -370,7 +370,7 @@ def fail_stale(ref: StudyRef, settings: HeartbeatSettings) -> list[int]:
         tid for tid in stale_trial_ids(ref.study, settings) if finish(ref, tid, TrialState.FAIL)
     ]
     if won:
-        keys = {ref.study._storage.get_trial(tid).user_attrs.get(ATTR_POINT) for tid in won}
+        keys = {storage_of(ref.study).get_trial(tid).user_attrs.get(ATTR_POINT) for tid in won}
         ensure_queued(ref, keys=keys)
     return won
 
@@ -386,14 +386,14 @@ def release(ref: StudyRef, owners: Collection[tuple[str, int]]) -> int:
     """
     from optuna.trial import TrialState
 
-    storage = ref.study._storage
+    storage = storage_of(ref.study)
     released = []
     for t in ref.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if (t.user_attrs.get("host"), t.user_attrs.get("pid")) not in owners:
             continue
-        storage.set_trial_user_attr(t._trial_id, ATTR_INTERRUPTED, True)
-        storage.set_trial_user_attr(t._trial_id, ATTR_ERROR, "interrupted")
-        if finish(ref, t._trial_id, TrialState.FAIL):
+        storage.set_trial_user_attr(trial_id_of(t), ATTR_INTERRUPTED, True)
+        storage.set_trial_user_attr(trial_id_of(t), ATTR_ERROR, "interrupted")
+        if finish(ref, trial_id_of(t), TrialState.FAIL):
             released.append(t.user_attrs.get(ATTR_POINT))
     if released:
         ensure_queued(ref, keys=set(released))

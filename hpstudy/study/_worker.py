@@ -26,6 +26,7 @@ from hpstudy.errors import HostError, HpstudyError
 from hpstudy.study._artifacts import save_outputs
 from hpstudy.study._grid import GridPoint, replicate_seed
 from hpstudy.study._heartbeat import Heartbeat, HeartbeatSettings, heartbeat_of
+from hpstudy.study._optuna import enqueued_params, storage_of, study_id_of, trial_id_of
 from hpstudy.study._records import study_attrs
 from hpstudy.study._study import (
     ATTR_ATTEMPT,
@@ -228,7 +229,7 @@ def _record_end(ref: StudyRef, trial: optuna.Trial, attrs: dict[str, Any]) -> No
             trial.set_user_attr(key, value)
     except UpdateFinishedTrialError:
         return
-    if finish(ref, trial._trial_id, TrialState.FAIL):
+    if finish(ref, trial_id_of(trial), TrialState.FAIL):
         ensure_queued(ref, keys={trial.user_attrs[ATTR_POINT]})
 
 
@@ -239,7 +240,7 @@ def _taken_away(ref: StudyRef, trial: optuna.Trial, exc: BaseException) -> bool:
     if isinstance(exc, UpdateFinishedTrialError):
         return True
     try:  # a training loop may wrap the error of its callback
-        return ref.study._storage.get_trial(trial._trial_id).state.is_finished()
+        return storage_of(ref.study).get_trial(trial_id_of(trial)).state.is_finished()
     except Exception:  # noqa: BLE001 - the storage is unreachable: record the failure as usual
         return False
 
@@ -260,7 +261,7 @@ def _suggest_point(ref: StudyRef, trial: optuna.Trial) -> GridPoint:
     """
     from hpstudy.study._grid import factor_distributions, variants
 
-    fixed = ref.study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params", {})
+    fixed = enqueued_params(storage_of(ref.study), trial_id_of(trial))
     variant = trial.suggest_categorical("variant", [v.name for v in variants(ref.spec)])
     fraction = trial.suggest_categorical("fraction", sorted(ref.spec.fractions))
     replicate = 0
@@ -290,7 +291,7 @@ def _run_one(
     started = time.time()
     _log.info("trial %d (%s, attempt %s) started", trial.number, point.key,
               trial.user_attrs.get(ATTR_ATTEMPT, 1))
-    with Heartbeat(ref.study._storage, trial._trial_id, heartbeat, trial.number):
+    with Heartbeat(storage_of(ref.study), trial_id_of(trial), heartbeat, trial.number):
         try:
             with _interruptible():
                 value = float(train_fn(ref, trial, point, config))
@@ -311,7 +312,7 @@ def _run_one(
                          trial.user_attrs.get(ATTR_ATTEMPT, 1), exc)
             _record_failure(ref, trial, exc)
             return False
-        if not finish(ref, trial._trial_id, TrialState.COMPLETE, value):
+        if not finish(ref, trial_id_of(trial), TrialState.COMPLETE, value):
             return _dropped(trial, point)
     _log.info("trial %d (%s) complete: %.4g in %.0f s", trial.number, point.key, value,
               time.time() - started)
@@ -351,8 +352,8 @@ def pending(ref: StudyRef) -> bool:
     """Whether any trial of the study is still RUNNING or WAITING."""
     from optuna.trial import TrialState
 
-    return bool(ref.study._storage.get_all_trials(
-        ref.study._study_id, deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)
+    return bool(storage_of(ref.study).get_all_trials(
+        study_id_of(ref.study), deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)
     ))
 
 

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpstudy.study import HeartbeatSettings, open_storage
 from hpstudy.study._heartbeat import Heartbeat, overdue_trial_ids
 from hpstudy.study._liveness import is_alive, process_token
+from hpstudy.study._optuna import storage_of, trial_id_of
 from hpstudy.study._standin import prepare_standin_study
 from hpstudy.study._study import claim_next, ensure_queued, fail_stale, finish, load_study
 
@@ -124,11 +125,11 @@ def test_live_worker_with_overdue_heartbeat_is_not_stale_but_a_dead_one_is(
             r if {stopped.pid, killed.pid} <= (r := _running(ref)).keys() else None))
         _stop(stopped, storage_url)  # alive, but its heartbeat stops
         os.kill(killed.pid, signal.SIGKILL)  # gone (a zombie until reaped: not waited for here)
-        ids = {running[stopped.pid]._trial_id, running[killed.pid]._trial_id}
+        ids = {trial_id_of(running[stopped.pid]), trial_id_of(running[killed.pid])}
         _wait_for("both heartbeats to be overdue", lambda: ids <= set(
             overdue_trial_ids(ref.study, HEARTBEAT.interval_s, HEARTBEAT.grace_s)))
 
-        assert fail_stale(ref, HEARTBEAT) == [running[killed.pid]._trial_id]
+        assert fail_stale(ref, HEARTBEAT) == [trial_id_of(running[killed.pid])]
         assert fail_stale(ref, HEARTBEAT) == []  # the stopped worker's trial stays RUNNING
 
         os.kill(stopped.pid, signal.SIGCONT)
@@ -158,11 +159,11 @@ def test_trial_failed_as_stale_under_a_live_worker_is_dropped_and_runs_again(
         trial = _wait_for(f"the worker to train {SLOW}", lambda: next(
             (t for t in _running(ref).values() if t.user_attrs["grid_point"] == SLOW), None))
         _stop(worker, storage_url)
-        _wait_for("its heartbeat to be overdue", lambda: trial._trial_id in overdue_trial_ids(
+        _wait_for("its heartbeat to be overdue", lambda: trial_id_of(trial) in overdue_trial_ids(
             ref.study, HEARTBEAT.interval_s, HEARTBEAT.grace_s))
         # What a process on another host does, which sees the heartbeat overdue and cannot check
         # the worker's process: fail the trial and re-enqueue its point.
-        assert finish(ref, trial._trial_id, TrialState.FAIL)
+        assert finish(ref, trial_id_of(trial), TrialState.FAIL)
         assert ensure_queued(ref, keys={SLOW}) == 1
         os.kill(worker.pid, signal.SIGCONT)
         assert worker.wait(timeout=120) == 0
@@ -212,16 +213,16 @@ def test_heartbeat_writes_that_fail_for_a_while_are_retried(
     blocker = sa.create_engine(url.split("?")[0], poolclass=sa.pool.NullPool)
     caplog.set_level(logging.WARNING, logger="hpstudy.study._heartbeat")
     try:
-        with Heartbeat(ref.study._storage, trial._trial_id, settings, trial.number), \
+        with Heartbeat(storage_of(ref.study), trial_id_of(trial), settings, trial.number), \
                 blocker.connect() as conn:
             with conn.begin():
                 conn.execute(sa.text("SELECT * FROM trial_heartbeats WHERE trial_id = :t FOR UPDATE"),
-                             {"t": trial._trial_id})
+                             {"t": trial_id_of(trial)})
                 time.sleep(7.0)  # the beat at 4 s fails, and its retries until the row is free
             # The row is free: a retry gets through before the next regular beat would.
             _wait_for("the heartbeat to get through", lambda: "written again" in caplog.text,
                       timeout_s=settings.interval_s)
-            assert trial._trial_id not in overdue_trial_ids(ref.study, 1, 2)  # fresh again
+            assert trial_id_of(trial) not in overdue_trial_ids(ref.study, 1, 2)  # fresh again
     finally:
         blocker.dispose()
     failures = [r.getMessage() for r in caplog.records if "failed (retrying)" in r.getMessage()]
@@ -229,5 +230,5 @@ def test_heartbeat_writes_that_fail_for_a_while_are_retried(
     assert all(m.startswith(f"heartbeat write of trial {trial.number} failed (retrying): ")
                for m in failures)
     assert all("lock" in m.lower() for m in failures)  # the cause, not Optuna's generic wrapper
-    assert ref.study._storage.get_trial(trial._trial_id).state.name == "RUNNING"
+    assert storage_of(ref.study).get_trial(trial_id_of(trial)).state.name == "RUNNING"
     assert fail_stale(ref, settings) == []

@@ -12,6 +12,7 @@ from sqlalchemy import event
 
 from hpstudy.errors import StorageError
 from hpstudy.study import open_storage, run_study, study_attrs, study_status
+from hpstudy.study._optuna import rdb_engine
 from hpstudy.study._standin import prepare_standin_study, standin_lr_find, standin_train
 from hpstudy.study._study import load_study
 
@@ -51,11 +52,11 @@ def test_sqlite_full_is_a_storage_error_naming_the_file(tmp_path: Path) -> None:
     pages = sqlite3.connect(db).execute("PRAGMA page_count").fetchone()[0]
     storage = open_storage(url, create=False)
 
-    @event.listens_for(storage.engine, "connect")
+    @event.listens_for(rdb_engine(storage), "connect")
     def _cap(dbapi_connection, _record) -> None:  # noqa: ANN001
         dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
 
-    storage.engine.dispose()
+    rdb_engine(storage).dispose()
     study = load_study(storage, ref.study.study_name).study
     with pytest.raises(StorageError) as err:
         study.set_user_attr("blob", "x" * 2_000_000)
