@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 from hpstudy.study import HeartbeatSettings, open_storage, study_status
-from hpstudy.study._standin import standin_node, standin_train
+from hpstudy.testing import standin_node, standin_train
 
 FRACTIONS = [round(0.1 * i, 1) for i in range(1, 11)]  # 13 variants x 10 fractions = 130 points
 

@@ -2,7 +2,7 @@
 
 Starts N runners at the same moment on one fresh storage (an SQLite file, or a new database on a
 PostgreSQL/MariaDB server) for the ``smoke`` design on one fraction (13 points). Each runner is the
-real coordinator with a spawned worker (see ``hpstudy.study._standin.standin_coordinator``); the
+real coordinator with a spawned worker (see ``hpstudy.testing.standin_coordinator``); the
 training step and the lr finder keep a core busy for ``--train-s``/``--lr-find-s`` seconds, so N
 runners load the host like N real ones. Prints, per (backend, N): wall time, whether every point
 completed exactly once, failed attempts, runners that failed or printed a traceback, and the peak
@@ -24,7 +24,7 @@ from pathlib import Path
 from _output import emit
 
 from hpstudy.study import open_storage, study_status
-from hpstudy.study._standin import launch_standin_coordinators
+from hpstudy.testing import launch_standin_coordinators
 
 SERVERS = {
     "postgres": os.environ.get("HPSTUDY_TEST_POSTGRES",

@@ -1,7 +1,7 @@
 """A worker process: claims grid points of one study and trains them until none is left.
 
 The training step is a plain function (``TrainFn``); the default, :func:`train_point`, trains with
-fastai. Tests and benchmarks pass a stand-in (see :mod:`hpstudy.study._standin`) and so exercise
+fastai. Tests and benchmarks pass a stand-in (see :mod:`hpstudy.testing`) and so exercise
 the real claim, heartbeat, retry and queue code without training a network.
 """
 

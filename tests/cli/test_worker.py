@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from hpstudy.cli import cli, main
 from hpstudy.study import join_study, open_storage, study_status
-from hpstudy.study._standin import prepare_standin_study, standin_train
+from hpstudy.testing import prepare_standin_study, standin_train
 
 
 def _run(args: list[str], capsys) -> tuple[int, str]:  # noqa: ANN001

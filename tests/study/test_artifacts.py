@@ -14,8 +14,8 @@ from hpstudy.errors import HostError
 from hpstudy.outputs import pack_outputs
 from hpstudy.study import open_storage, study_status
 from hpstudy.study._artifacts import ARTIFACTS_ENV, _artifact_error, artifact_dir, save_outputs
-from hpstudy.study._standin import prepare_standin_study
 from hpstudy.study._worker import WorkerConfig, run_worker
+from hpstudy.testing import prepare_standin_study
 
 
 def test_artifacts_live_beside_an_sqlite_file_or_where_the_environment_says(

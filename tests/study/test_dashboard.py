@@ -11,7 +11,7 @@ import urllib.request
 
 from hpstudy.study import HeartbeatSettings
 from hpstudy.study._note import design_note
-from hpstudy.study._standin import prepare_standin_study
+from hpstudy.testing import prepare_standin_study
 
 
 def _free_port() -> int:

@@ -25,8 +25,8 @@ from hpstudy.study import HeartbeatSettings, open_storage
 from hpstudy.study._heartbeat import Heartbeat, overdue_trial_ids
 from hpstudy.study._liveness import is_alive, process_token
 from hpstudy.study._optuna import storage_of, trial_id_of
-from hpstudy.study._standin import prepare_standin_study
 from hpstudy.study._study import claim_next, ensure_queued, fail_stale, finish, load_study
+from hpstudy.testing import prepare_standin_study
 
 HEARTBEAT = HeartbeatSettings(interval_s=1, grace_s=4)
 STUDY = "smoke:digits"
@@ -36,7 +36,7 @@ SLOW = "wd=0@0.2"
 _WORKER = textwrap.dedent(
     """
     import sys
-    from hpstudy.study._standin import standin_train
+    from hpstudy.testing import standin_train
     from hpstudy.study._worker import WorkerConfig, worker_main
 
     slow = tuple(sys.argv[3].split(",")) if sys.argv[3] else ()

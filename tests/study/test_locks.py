@@ -22,9 +22,9 @@ import pytest
 from hpstudy.errors import StorageError
 from hpstudy.study import open_storage, study_attrs
 from hpstudy.study._locks import db_lock, file_lock
-from hpstudy.study._standin import prepare_standin_study
 from hpstudy.study._storage import _lock_path, _sqlite_path, storage_lock
 from hpstudy.study._study import load_study
+from hpstudy.testing import prepare_standin_study
 
 LOCK = "lr-find:smoke:digits"
 

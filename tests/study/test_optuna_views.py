@@ -12,8 +12,8 @@ import pytest
 
 from hpstudy.study import FACTORS, load_spec, variants
 from hpstudy.study._grid import factor_distributions
-from hpstudy.study._standin import prepare_standin_study, standin_train
 from hpstudy.study._worker import WorkerConfig, run_worker
+from hpstudy.testing import prepare_standin_study, standin_train
 
 matplotlib.use("Agg")
 

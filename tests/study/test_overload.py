@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 
 from hpstudy.study import HeartbeatSettings, open_storage, study_status
-from hpstudy.study._standin import launch_standin_coordinators
+from hpstudy.testing import launch_standin_coordinators
 
 SMOKE = Path(__file__).resolve().parents[2] / "studies" / "smoke.toml"
 RUNNERS = 8

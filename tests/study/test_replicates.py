@@ -23,9 +23,9 @@ from hpstudy.study import (
     study_status,
     summarize,
 )
-from hpstudy.study._standin import prepare_standin_study, run_standin_nodes, standin_train
 from hpstudy.study._study import ensure_queued, point_of
 from hpstudy.study._worker import WorkerConfig, run_worker
+from hpstudy.testing import prepare_standin_study, run_standin_nodes, standin_train
 
 SMOKE = Path(__file__).resolve().parents[2] / "studies" / "smoke.toml"
 

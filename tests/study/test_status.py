@@ -8,9 +8,9 @@ from click.testing import CliRunner
 
 from hpstudy.cli import cli
 from hpstudy.study import HeartbeatSettings, open_storage, study_status
-from hpstudy.study._standin import prepare_standin_study, standin_train
 from hpstudy.study._study import claim_next
 from hpstudy.study._worker import WorkerConfig, run_worker
+from hpstudy.testing import prepare_standin_study, standin_train
 
 
 def test_status_shows_running_stale_and_failures(sqlite_url: str, monkeypatch) -> None:  # noqa: ANN001

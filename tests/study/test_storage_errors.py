@@ -13,8 +13,8 @@ from sqlalchemy import event
 from hpstudy.errors import StorageError
 from hpstudy.study import open_storage, run_study, study_attrs, study_status
 from hpstudy.study._optuna import rdb_engine
-from hpstudy.study._standin import prepare_standin_study, standin_lr_find, standin_train
 from hpstudy.study._study import load_study
+from hpstudy.testing import prepare_standin_study, standin_lr_find, standin_train
 
 
 @pytest.mark.parametrize("url", ["oracle://scott@db.example.org/orcl", "mssql+pyodbc://u@dsn"])

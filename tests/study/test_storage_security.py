@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from hpstudy.cli import cli, main
 from hpstudy.errors import StorageError
 from hpstudy.study import open_storage
-from hpstudy.study._standin import prepare_standin_study, standin_train
 from hpstudy.study._worker import WorkerConfig, run_worker
+from hpstudy.testing import prepare_standin_study, standin_train
 
 SECRET = "s3cr3t-Pa55"
 

@@ -1,7 +1,7 @@
 """Exactly once, on every backend: many workers at once, a SIGKILL, a raising trial, Ctrl-C.
 
 The workers are real processes running the real claim/heartbeat/retry/queue code; only the
-training step is the stand-in (a short sleep), see ``hpstudy.study._standin``.
+training step is the stand-in (a short sleep), see ``hpstudy.testing``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import textwrap
 import time
 
 from hpstudy.study import HeartbeatSettings, StudyStatus, open_storage, study_status
-from hpstudy.study._standin import prepare_standin_study, run_standin_nodes, standin_train
 from hpstudy.study._worker import WorkerConfig, run_worker, worker_main
+from hpstudy.testing import prepare_standin_study, run_standin_nodes, standin_train
 
 HEARTBEAT = HeartbeatSettings(interval_s=1, grace_s=4)
 STUDY = "smoke:digits"
@@ -124,7 +124,7 @@ _RUN = textwrap.dedent(
     """
     import sys
     from hpstudy.study import HeartbeatSettings, run_study
-    from hpstudy.study._standin import standin_lr_find, standin_train
+    from hpstudy.testing import standin_lr_find, standin_train
 
     try:
         run_study("digits", "smoke", workers=3, storage=sys.argv[1], device="cpu",
@@ -202,7 +202,7 @@ def test_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(sqlite_url: str, tm
     import pytest
 
     from hpstudy.study import run_study
-    from hpstudy.study._standin import standin_lr_find
+    from hpstudy.testing import standin_lr_find
 
     monkeypatch.setenv("HPSTUDY_DATA", str(tmp_path / "data"))
     fired: list[str] = []

@@ -244,7 +244,7 @@ def run_standin_nodes(
 
 _COORDINATOR = (
     "import sys; from hpstudy.study import HeartbeatSettings; "
-    "from hpstudy.study._standin import standin_coordinator; "
+    "from hpstudy.testing import standin_coordinator; "
     "hb = None if sys.argv[6] == '-' else HeartbeatSettings(int(sys.argv[6]), int(sys.argv[7])); "
     "print(standin_coordinator(sys.argv[1], sys.argv[2], start_at=float(sys.argv[3]), "
     "train_s=float(sys.argv[4]), lr_find_s=float(sys.argv[5]), heartbeat=hb))"
