@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from hpstudy.proximity import DEFAULT_THRESHOLD
@@ -40,18 +38,10 @@ def max_attempts_option(help_text: str):  # noqa: ANN201 - a click decorator
                         help=help_text)
 
 
-def _set_cache_env(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:  # worker processes inherit the environment
-        from hpstudy.cache import CACHE_ENV
-
-        os.environ[CACHE_ENV] = value
-    return value
-
-
 cache_dir_option = click.option(
     "--cache-dir", type=click.Path(file_okay=False, path_type=str), default=None,
-    callback=_set_cache_env, expose_value=False,
-    help="Cache root: decoded images in <root>/images. Default: $HPSTUDY_CACHE or ~/.cache/hpstudy.",
+    help="Cache root: decoded images in <root>/images, backbone features in <root>/features. "
+    "Default: $HPSTUDY_CACHE or ~/.cache/hpstudy.",
 )
 compile_option = click.option(
     "--compile", "compile_mode", type=click.Choice(["off", "default", "reduce-overhead"]),
@@ -60,16 +50,9 @@ compile_option = click.option(
 )
 
 
-def _set_gpu_share_env(_ctx: click.Context, _param: click.Parameter, value: float | None) -> None:
-    if value is not None:  # worker processes and the lr finder read it from the environment
-        from hpstudy.training import GPU_SHARE_ENV
-
-        os.environ[GPU_SHARE_ENV] = repr(value)
-
-
 gpu_share_option = click.option(
-    "--gpu-memory-share", type=click.FloatRange(0.0, 1.0), default=None, metavar="SHARE",
-    callback=_set_gpu_share_env, expose_value=False,
+    "--gpu-memory-share", "gpu_share", type=click.FloatRange(0.0, 1.0), default=None,
+    metavar="SHARE",
     help="Keep a split's pixels in GPU memory when they take at most this share of the free "
     "memory, else stream them from host memory (0: always stream). "
     "Default: $HPSTUDY_GPU_MEMORY_SHARE or 0.5.",

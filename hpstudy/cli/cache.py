@@ -29,7 +29,7 @@ def command() -> None:
 @data_root_option
 @cache_dir_option
 def build(dataset: str, size: int | None, spec: str | None, resize: str | None,
-          data_root: str | None) -> None:
+          data_root: str | None, cache_dir: str | None) -> None:
     """Decode DATASET's training and validation splits into the cache (no-op when current)."""
     from hpstudy.cache import ImageCache, build_dataset_cache
 
@@ -41,7 +41,7 @@ def build(dataset: str, size: int | None, spec: str | None, resize: str | None,
         resize = resize if resize is not None else spec_obj.resize
     with progress_bars():
         entries = build_dataset_cache(dataset, size=size, resize=resize or "crop",
-                                      data_root=data_root, cache=ImageCache())
+                                      data_root=data_root, cache=ImageCache(cache_dir))
     for e in entries:
         m = e.meta
         console.print(f"{m['dataset']} {m['split']}: {m['images']} images at {m['size']} px, "
@@ -54,11 +54,11 @@ def build(dataset: str, size: int | None, spec: str | None, resize: str | None,
               help="Also check every entry against its checksums (reads each in full).")
 @cache_dir_option
 @json_option
-def info(verify: bool, as_json: bool) -> None:
+def info(verify: bool, cache_dir: str | None, as_json: bool) -> None:
     """List the cache's entries, damaged ones included (they are rebuilt when next used)."""
     from hpstudy.cache import ImageCache
 
-    cache = ImageCache()
+    cache = ImageCache(cache_dir)
     entries = cache.entries(damaged=True, verify=verify)
     described = [_describe(e, verify) for e in entries]
     if as_json:
@@ -91,9 +91,9 @@ def _describe(entry, verified: bool) -> dict:  # noqa: ANN001 - CacheEntry
 @command.command("clear")
 @click.option("--dataset", default=None, help="Only this dataset's entries.")
 @cache_dir_option
-def clear(dataset: str | None) -> None:
+def clear(dataset: str | None, cache_dir: str | None) -> None:
     """Remove cache entries (all of them, or one dataset's)."""
     from hpstudy.cache import ImageCache
 
-    freed = ImageCache().clear(dataset)
+    freed = ImageCache(cache_dir).clear(dataset)
     console.print(f"freed {_mib(freed)}")

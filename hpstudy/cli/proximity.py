@@ -10,6 +10,7 @@ import click
 from hpstudy.cli._app import Application, pass_app
 from hpstudy.cli._console import console, print_json, progress_bars, table, warn
 from hpstudy.cli._options import (
+    cache_dir_option,
     data_root_option,
     device_option,
     json_option,
@@ -24,8 +25,7 @@ def _feature_options(f: Callable[..., Any]) -> Callable[..., Any]:
         study_option,
         data_root_option,
         device_option,
-        click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-                     help="Cache root for features (default $HPSTUDY_CACHE or ~/.cache/hpstudy)."),
+        cache_dir_option,
         click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
                      help="Images per forward pass."),
     ]):

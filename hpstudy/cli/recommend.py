@@ -7,6 +7,7 @@ import click
 from hpstudy.cli._app import Application, pass_app
 from hpstudy.cli._console import console, print_json, progress_bars, table
 from hpstudy.cli._options import (
+    cache_dir_option,
     data_root_option,
     device_option,
     json_option,
@@ -25,8 +26,7 @@ from hpstudy.cli.proximity import reference_options
 @storage_option
 @data_root_option
 @device_option
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Cache root for features (default $HPSTUDY_CACHE or ~/.cache/hpstudy).")
+@cache_dir_option
 @json_option
 @pass_app
 def command(app: Application, dataset: str, reference: str | None, reference_dataset: str | None,

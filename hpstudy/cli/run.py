@@ -105,8 +105,8 @@ SIGNIFICANCE_NOTE = (
 @max_attempts_option("Attempts per grid point before it is left failed.")
 @host_training_options
 def command(dataset: str, spec: str, workers: int, storage: str | None, data_root: str | None,
-            device: str, gpus: str | None, max_attempts: int, compile_mode: str | None,
-            threads: int | None) -> None:
+            device: str, gpus: str | None, max_attempts: int, cache_dir: str | None,
+            compile_mode: str | None, gpu_share: float | None, threads: int | None) -> None:
     """Run (or resume) the baseline-plus-one-factor study of SPEC on DATASET."""
     from hpstudy.study import parse_gpus, run_study
 
@@ -142,7 +142,7 @@ def command(dataset: str, spec: str, workers: int, storage: str | None, data_roo
         result = run_study(
             dataset, spec, workers=workers, storage=storage, data_root=data_root, device=device,
             gpus=gpu_ids, max_attempts=max_attempts, on_progress=on_progress,
-            compile_mode=compile_mode, threads=threads,
+            compile_mode=compile_mode, threads=threads, cache_dir=cache_dir, gpu_share=gpu_share,
         )
     console.print(summary_table(result))
     console.print(SIGNIFICANCE_NOTE)

@@ -54,8 +54,8 @@ def _log_each_trial() -> Iterator[None]:
 @max_attempts_option("Attempts per grid point this worker allows before leaving it failed.")
 @host_training_options
 def command(dataset: str, spec: str, storage: str | None, data_root: str | None, device: str,
-            gpu: str | None, max_attempts: int, compile_mode: str | None,
-            threads: int | None) -> None:
+            gpu: str | None, max_attempts: int, cache_dir: str | None, compile_mode: str | None,
+            gpu_share: float | None, threads: int | None) -> None:
     """Join the existing study of SPEC on DATASET and train grid points until none is left.
 
     The study must have been created with `hpstudy run` (on any host, same storage); the local
@@ -69,6 +69,7 @@ def command(dataset: str, spec: str, storage: str | None, data_root: str | None,
     with _log_each_trial():
         result = join_study(dataset, spec, storage=storage, data_root=data_root, device=device,
                             gpu=gpu, max_attempts=max_attempts, handle_signals=True,
-                            compile_mode=compile_mode, threads=threads)
+                            compile_mode=compile_mode, threads=threads, cache_dir=cache_dir,
+                            gpu_share=gpu_share)
     console.print(f"{result.study}: this worker completed {result.trained} trial(s); "
                   f"{result.status.complete}/{result.status.grid_size} grid points complete")

@@ -2,6 +2,7 @@
 
 from hpstudy.study._catalog import find_studies
 from hpstudy.study._dashboard import open_dashboard
+from hpstudy.study._data import HostSettings
 from hpstudy.study._gpus import assign_gpus, parse_gpus, visible_gpus
 from hpstudy.study._grid import (
     BASELINE,
@@ -58,6 +59,7 @@ __all__ = [
     "FailedAttempt",
     "GridPoint",
     "HeartbeatSettings",
+    "HostSettings",
     "JoinResult",
     "LrFindSettings",
     "RunProgress",

@@ -3,10 +3,10 @@ trial: every user mistake is found here, once, with its one-line message."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 from hpstudy.datasets import Dataset, OpenDataset, get_dataset, open_dataset
+from hpstudy.study._data import HostSettings
 from hpstudy.study._spec import StudySpec, load_spec
 from hpstudy.study._worker import resolve_threads
 
@@ -22,7 +22,7 @@ class Checked:
     plugin: Dataset
     threads: int
     device: str
-    data_root: str | Path | None = None
+    host: HostSettings = field(default_factory=HostSettings)
     data: OpenDataset | None = None
 
     def on_this_host(self) -> Checked:
@@ -34,7 +34,7 @@ class Checked:
         """
         from hpstudy.training import require_pretrained_weights
 
-        data = open_dataset(self.plugin, self.data_root).require_images()
+        data = open_dataset(self.plugin, self.host.data_root).require_images()
         if self.spec.pretrained:
             require_pretrained_weights(self.spec.arch)  # offline: fail before any trial is claimed
         return replace(self, data=data)
@@ -44,14 +44,15 @@ def check_before_training(
     dataset: str,
     spec: str | StudySpec,
     *,
-    data_root: str | Path | None,
+    host: HostSettings,
     device: str,
     threads: int | None,
-    host: bool = True,
+    check_host: bool = True,
 ) -> Checked:
     """Check, in this order, that the dataset is registered, the spec valid and its ``arch``
-    known, the thread count and device usable and ``$HPSTUDY_GPU_MEMORY_SHARE`` readable; then,
-    with ``host`` (else call :meth:`Checked.on_this_host` later), the data and weights.
+    known, the thread count and device usable and the GPU memory share (``host.gpu_share``, else
+    ``$HPSTUDY_GPU_MEMORY_SHARE``) a number from 0 to 1; then, with ``check_host`` (else call
+    :meth:`Checked.on_this_host` later), the data and weights.
 
     Raises:
         HpstudyError: The first problem found, in one line that names the fix.
@@ -63,6 +64,6 @@ def check_before_training(
     resolve_arch(spec_obj.arch)
     n_threads = resolve_threads(threads, spec_obj)
     device = resolve_device(device)
-    gpu_memory_share()  # a bad $HPSTUDY_GPU_MEMORY_SHARE fails here, not in every worker
-    checked = Checked(spec_obj, plugin, n_threads, device, data_root)
-    return checked.on_this_host() if host else checked
+    gpu_memory_share(host.gpu_share)  # a bad share fails here, not in every worker
+    checked = Checked(spec_obj, plugin, n_threads, device, host)
+    return checked.on_this_host() if check_host else checked

@@ -13,7 +13,34 @@ from hpstudy.study._spec import StudySpec
 if TYPE_CHECKING:
     from hpstudy.training import DecodedSplit, TrainSettings
 
-__all__ = ["StudyData"]
+__all__ = ["HostSettings", "StudyData"]
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """Where this host keeps a study's data and cache, and how much GPU memory a split may take.
+
+    They differ from host to host and never change a result, so they travel as arguments (from
+    the command line to every worker process), not in the spec.
+
+    Attributes:
+        data_root: Folder holding the datasets (default ``$HPSTUDY_DATA``).
+        cache_dir: Cache root: decoded images in ``<root>/images`` (default ``$HPSTUDY_CACHE``,
+            else ``~/.cache/hpstudy``).
+        gpu_share: Share of free GPU memory a split's pixels may take (default
+            ``$HPSTUDY_GPU_MEMORY_SHARE``, else 0.5).
+    """
+
+    data_root: str | None = None
+    cache_dir: str | None = None
+    gpu_share: float | None = None
+
+    @classmethod
+    def of(cls, data_root: str | Path | None = None, cache_dir: str | Path | None = None,
+           gpu_share: float | None = None) -> HostSettings:
+        """Built from paths of any kind (kept as plain strings, so it pickles and compares)."""
+        return cls(None if data_root is None else str(data_root),
+                   None if cache_dir is None else str(cache_dir), gpu_share)
 
 
 @dataclass
@@ -32,6 +59,7 @@ class StudyData:
     seed: int
     cache_dir: str | None = None
     resize: str = "crop"
+    gpu_share: float | None = None
     _train: DecodedSplit | None = field(default=None, repr=False)
     _valid: DecodedSplit | None = field(default=None, repr=False)
 
@@ -42,16 +70,19 @@ class StudyData:
         data_root: str | Path | None,
         spec: StudySpec,
         cache_dir: str | Path | None = None,
+        gpu_share: float | None = None,
     ) -> StudyData:
         """Resolve the plugin and its root and read its index (not its images).
 
         Args:
-            cache_dir: Image cache folder (default ``$HPSTUDY_CACHE/images``).
+            cache_dir: Cache root (decoded images in ``<root>/images``; default
+                ``$HPSTUDY_CACHE``, else ``~/.cache/hpstudy``).
+            gpu_share: As :attr:`HostSettings.gpu_share`.
         """
         opened = open_dataset(dataset, data_root)
         return cls(opened.plugin, opened.root, opened.splits,
                    spec.image_size or opened.plugin.image_size, spec.seed,
-                   str(cache_dir) if cache_dir is not None else None, spec.resize)
+                   str(cache_dir) if cache_dir is not None else None, spec.resize, gpu_share)
 
     def settings(
         self, spec: StudySpec, device: str, *, compile_mode: str | None = None,
@@ -78,6 +109,7 @@ class StudyData:
             compile_mode=compile_mode,
             resize=spec.resize,
             drop_last=spec.drop_last,
+            gpu_share=self.gpu_share,
         )
 
     def _decode(self, split: str, samples) -> DecodedSplit:  # noqa: ANN001

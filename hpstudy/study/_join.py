@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hpstudy.errors import UnknownStudyError
 from hpstudy.study._checks import check_before_training
+from hpstudy.study._data import HostSettings
 from hpstudy.study._records import study_attrs
 from hpstudy.study._report import StudyStatus, status_of
 from hpstudy.study._spec import StudySpec
@@ -45,6 +46,8 @@ def join_study(
     handle_signals: bool = False,
     compile_mode: str | None = None,
     threads: int | None = None,
+    cache_dir: str | Path | None = None,
+    gpu_share: float | None = None,
 ) -> JoinResult:
     """Work on the existing study of ``spec`` on ``dataset`` in this process until none is left.
 
@@ -63,14 +66,19 @@ def join_study(
         compile_mode: ``torch.compile`` mode (see :func:`~hpstudy.study.run_study`).
         threads: Torch CPU threads of every trial (default: the spec's ``threads``, else 1), as
             for :func:`~hpstudy.study.run_study`, so this host's results match a local run's.
+        cache_dir: Cache root of this host: decoded images in ``<root>/images`` (default
+            ``$HPSTUDY_CACHE``, else ``~/.cache/hpstudy``).
+        gpu_share: Share of free GPU memory a split's pixels may take on this host (default
+            ``$HPSTUDY_GPU_MEMORY_SHARE``, else 0.5).
 
     Raises:
         UnknownStudyError: If the study does not exist, or its lr finder has not run.
         StudyMismatchError: If the stored spec hash differs from the local spec's.
         HpstudyError: For any other user error, before a trial is claimed.
     """
-    checked = check_before_training(dataset, spec, data_root=data_root, device=device,
-                                    threads=threads, host=False)
+    host = HostSettings.of(data_root, cache_dir, gpu_share)
+    checked = check_before_training(dataset, spec, host=host, device=device, threads=threads,
+                                    check_host=False)
     spec_obj, n_threads, device = checked.spec, checked.threads, checked.device
     url = resolve_storage_url(storage)
     name = study_name(spec_obj.name, dataset)
@@ -90,7 +98,9 @@ def join_study(
     config = WorkerConfig(
         storage_url=url,
         study_name=name,
-        data_root=str(data_root) if data_root is not None else None,
+        data_root=host.data_root,
+        cache_dir=host.cache_dir,
+        gpu_share=host.gpu_share,
         device=device,
         gpu=gpu,
         worker_id=f"join-{gpu}" if gpu is not None else "join",

@@ -20,6 +20,7 @@ from typing import Any
 
 from hpstudy.errors import HpstudyError
 from hpstudy.study._checks import check_before_training
+from hpstudy.study._data import HostSettings
 from hpstudy.study._gpus import assign_gpus, visible_gpus
 from hpstudy.study._heartbeat import HeartbeatSettings, heartbeat_of
 from hpstudy.study._lr import find_lr_on
@@ -113,26 +114,27 @@ class RunResult:
 ProgressFn = Callable[[RunProgress], None]
 
 
-#: ``lr_find_fn(ref, fraction, data_root, device) -> {"lr": ..., "method": ..., ...}``; for the
+#: ``lr_find_fn(ref, fraction, host, device) -> {"lr": ..., "method": ..., ...}`` (``host``: the
+#: :class:`~hpstudy.study.HostSettings` of this host, or ``None`` for the defaults); for the
 #: unfrozen network it is called with ``network="unfrozen", frozen_finder_lr=...`` too.
 LrFindFn = Callable[..., dict[str, Any]]
 
 
 def find_lr_point(
-    ref: StudyRef, fraction: float, data_root: str | Path | None, device: str, *,
+    ref: StudyRef, fraction: float, host: HostSettings | None, device: str, *,
     network: str = "frozen", frozen_finder_lr: float | None = None,
 ) -> dict[str, Any]:
     """Run the study's lr finder for one training fraction with the baseline hyperparameters, or
     take the spec's fixed ``lr_find.lr``; on the unfrozen network (``network="unfrozen"``) after
     a frozen stage at ``frozen_finder_lr`` times the baseline ``lr_mult``."""
-    result = find_lr_on(study_data(ref, data_root), ref.spec, fraction, device, network=network,
+    result = find_lr_on(study_data(ref, host), ref.spec, fraction, device, network=network,
                         frozen_finder_lr=frozen_finder_lr)
     return {"lr": result.lr, "method": result.method, **result.details}
 
 
 def ensure_lr_find(
     ref: StudyRef,
-    data_root: str | Path | None,
+    host: HostSettings | None,
     device: str,
     lr_find_fn: LrFindFn = find_lr_point,
 ) -> dict[str, float]:
@@ -160,7 +162,7 @@ def ensure_lr_find(
     with storage_lock(storage_url_of(study), f"lr-find:{study.study_name}"):
         stored = study_attrs(study)
         for fraction in sorted(ref.spec.fractions):
-            find = functools.partial(lr_find_fn, ref, fraction, data_root, device)
+            find = functools.partial(lr_find_fn, ref, fraction, host, device)
             frozen = ensure(lr_find_key(fraction), find)
             if ref.spec.lr_find.runs_unfrozen:
                 ensure(lr_find_key(fraction, "unfrozen"),
@@ -199,6 +201,8 @@ def run_study(
     lr_find_fn: LrFindFn = find_lr_point,
     compile_mode: str | None = None,
     threads: int | None = None,
+    cache_dir: str | Path | None = None,
+    gpu_share: float | None = None,
 ) -> RunResult:
     """Run (or resume) the study of ``spec`` on ``dataset`` until every grid point is done.
 
@@ -228,6 +232,10 @@ def run_study(
         threads: Torch CPU threads of every trial and of the lr finder (default: the spec's
             ``threads``, else 1). Fixed, never derived from ``workers``, so a trial's result does
             not depend on how many workers run beside it.
+        cache_dir: Cache root of this host: decoded images in ``<root>/images`` (default
+            ``$HPSTUDY_CACHE``, else ``~/.cache/hpstudy``).
+        gpu_share: Share of free GPU memory a split's pixels may take on this host (default
+            ``$HPSTUDY_GPU_MEMORY_SHARE``, else 0.5).
 
     Raises:
         HpstudyError: For any user error, before the storage is touched; for a full disk under
@@ -238,8 +246,8 @@ def run_study(
         raise ValueError("workers must be >= 0")
     if max_attempts < 1:
         raise ValueError("max_attempts must be >= 1")
-    checked = check_before_training(dataset, spec, data_root=data_root, device=device,
-                                    threads=threads)
+    host = HostSettings.of(data_root, cache_dir, gpu_share)
+    checked = check_before_training(dataset, spec, host=host, device=device, threads=threads)
     spec_obj, n_threads, device = checked.spec, checked.threads, checked.device
     slots: list[str | None] = [None] * workers
     if device.startswith("cuda") and workers:
@@ -267,7 +275,7 @@ def run_study(
 
     report("lr-find")
     with torch_threads(n_threads):
-        lr_values = ensure_lr_find(ref, data_root, device, lr_find_fn)
+        lr_values = ensure_lr_find(ref, host, device, lr_find_fn)
     ensure_queued(ref, max_attempts=max_attempts)
     before = status_of(ref.study)
     trained_base = before.complete
@@ -275,7 +283,9 @@ def run_study(
         config = WorkerConfig(
             storage_url=url,
             study_name=ref.study.study_name,
-            data_root=str(data_root) if data_root is not None else None,
+            data_root=host.data_root,
+            cache_dir=host.cache_dir,
+            gpu_share=host.gpu_share,
             device=device,
             threads=n_threads,
             max_attempts=max_attempts,

@@ -327,7 +327,7 @@ def claim_next(ref: StudyRef, *, owner: dict[str, Any], rng: random.Random) -> o
     rng.shuffle(head)
     for t in head + tail:
         try:
-            storage.record_heartbeat(trial_id_of(t))
+            storage.record_heartbeat(trial_id_of(t))  # type: ignore[attr-defined]  # an RDB one
             if not storage.set_trial_state_values(trial_id_of(t), state=TrialState.RUNNING):
                 continue  # another worker took it first
         except (UpdateFinishedTrialError, StorageInternalError):
@@ -370,8 +370,9 @@ def fail_stale(ref: StudyRef, settings: HeartbeatSettings) -> list[int]:
         tid for tid in stale_trial_ids(ref.study, settings) if finish(ref, tid, TrialState.FAIL)
     ]
     if won:
-        keys = {storage_of(ref.study).get_trial(tid).user_attrs.get(ATTR_POINT) for tid in won}
-        ensure_queued(ref, keys=keys)
+        trials = [storage_of(ref.study).get_trial(tid) for tid in won]
+        ensure_queued(ref, keys={str(t.user_attrs[ATTR_POINT]) for t in trials
+                                 if ATTR_POINT in t.user_attrs})
     return won
 
 
@@ -393,8 +394,8 @@ def release(ref: StudyRef, owners: Collection[tuple[str, int]]) -> int:
             continue
         storage.set_trial_user_attr(trial_id_of(t), ATTR_INTERRUPTED, True)
         storage.set_trial_user_attr(trial_id_of(t), ATTR_ERROR, "interrupted")
-        if finish(ref, trial_id_of(t), TrialState.FAIL):
-            released.append(t.user_attrs.get(ATTR_POINT))
+        if finish(ref, trial_id_of(t), TrialState.FAIL) and ATTR_POINT in t.user_attrs:
+            released.append(str(t.user_attrs[ATTR_POINT]))
     if released:
         ensure_queued(ref, keys=set(released))
     return len(released)

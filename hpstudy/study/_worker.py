@@ -19,11 +19,11 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpstudy.errors import HostError, HpstudyError
 from hpstudy.study._artifacts import save_outputs
+from hpstudy.study._data import HostSettings
 from hpstudy.study._grid import GridPoint, replicate_seed
 from hpstudy.study._heartbeat import Heartbeat, HeartbeatSettings, heartbeat_of
 from hpstudy.study._optuna import enqueued_params, storage_of, study_id_of, trial_id_of
@@ -78,6 +78,9 @@ class WorkerConfig:
         storage_url: The study storage (may hold a password: never print it, use ``redact``).
         study_name: ``<spec>:<dataset>``.
         data_root: Folder holding the dataset (default ``$HPSTUDY_DATA``).
+        cache_dir: Cache root (see :class:`~hpstudy.study.HostSettings`).
+        gpu_share: Share of free GPU memory a split may take (see
+            :class:`~hpstudy.study.HostSettings`).
         device: ``cpu`` or ``cuda`` (inside the worker, after ``CUDA_VISIBLE_DEVICES``).
         gpu: The physical GPU id this worker was given (``CUDA_VISIBLE_DEVICES``), if any.
         threads: Torch CPU threads of every trial (see :func:`resolve_threads`); ``None`` leaves
@@ -99,24 +102,30 @@ class WorkerConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     poll_s: float = 2.0
     compile_mode: str | None = None
+    cache_dir: str | None = None
+    gpu_share: float | None = None
+
+    @property
+    def host(self) -> HostSettings:
+        """This worker's host settings."""
+        return HostSettings(self.data_root, self.cache_dir, self.gpu_share)
 
 
 #: ``train_fn(ref, trial, point, config) -> metric``: trains one claimed grid point.
 TrainFn = Callable[[StudyRef, "optuna.Trial", GridPoint, WorkerConfig], float]
 
-_DATA: dict[tuple[str, str | None, str, str | None], StudyData] = {}
+_DATA: dict[tuple[str, str, HostSettings], StudyData] = {}
 
 
-def study_data(
-    ref: StudyRef, data_root: str | Path | None, cache_dir: str | Path | None = None
-) -> StudyData:
+def study_data(ref: StudyRef, host: HostSettings | None = None) -> StudyData:
     """The study's dataset in this process, opened once and kept (images decode on first use)."""
     from hpstudy.study._data import StudyData
 
-    key = (ref.dataset, None if data_root is None else str(data_root), ref.spec.hash,
-           None if cache_dir is None else str(cache_dir))
+    host = host or HostSettings()
+    key = (ref.dataset, ref.spec.hash, host)
     if key not in _DATA:
-        _DATA[key] = StudyData.open(ref.dataset, data_root, ref.spec, cache_dir)
+        _DATA[key] = StudyData.open(ref.dataset, host.data_root, ref.spec, host.cache_dir,
+                                    host.gpu_share)
     return _DATA[key]
 
 
@@ -128,7 +137,7 @@ def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: Wo
     unfrozen_lr = None
     if point.variant.unfrozen_finder or ref.spec.lr_find.network == "unfrozen":
         unfrozen_lr = _stored_lr(ref, point.fraction, "unfrozen")
-    data = study_data(ref, config.data_root)
+    data = study_data(ref, config.host)
     hp_values = dict(point.variant.hparams)
     hp = Hyperparams(
         lr=base_lr * hp_values["lr_mult"],

@@ -218,13 +218,18 @@ def _imagenet_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
-def gpu_memory_share() -> float:
-    """The share of free GPU memory a split's pixels may take: ``$HPSTUDY_GPU_MEMORY_SHARE``
-    (set by ``--gpu-memory-share``), else 0.5.
+def gpu_memory_share(share: float | None = None) -> float:
+    """The share of free GPU memory a split's pixels may take: ``share`` when given (e.g. from
+    ``--gpu-memory-share``), else ``$HPSTUDY_GPU_MEMORY_SHARE``, else 0.5.
 
     Raises:
-        HpstudyError: If the variable is not a number from 0 to 1.
+        HpstudyError: If it is not a number from 0 to 1.
     """
+    if share is not None:
+        if not 0.0 <= share <= 1.0:
+            raise HpstudyError(f"--gpu-memory-share {share} is not a share of GPU memory; give a "
+                               "number from 0 (always stream batches from host memory) to 1")
+        return share
     raw = os.environ.get(GPU_SHARE_ENV, "").strip()
     if not raw:
         return DEFAULT_GPU_SHARE

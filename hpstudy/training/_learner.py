@@ -90,7 +90,9 @@ class TrainSettings:
     made square (the spec's ``resize``): with ``"crop"`` the training batches are random crops
     of a training split decoded for it (see :class:`~hpstudy.training.TensorBatches`).
     ``drop_last`` leaves each epoch's last partial training batch out, as fastai's training
-    ``DataLoader`` does.
+    ``DataLoader`` does. ``gpu_share`` is the share of free GPU memory a split's pixels may take
+    (see :func:`~hpstudy.training.gpu_memory_share`; ``None``: ``$HPSTUDY_GPU_MEMORY_SHARE`` or
+    0.5).
     """
 
     arch: str
@@ -109,6 +111,7 @@ class TrainSettings:
     compile_mode: str | None = None
     resize: str = "crop"
     drop_last: bool = True
+    gpu_share: float | None = None
 
 
 def resolve_device(device: str) -> str:
@@ -207,8 +210,9 @@ def build_learner(
     dls = DataLoaders(
         TensorBatches(train, settings.batch_size, train=True, seed=settings.seed,
                       augment=Augment.for_hints(settings.augment, settings.augment_policy),
-                      resize=settings.resize, drop_last=settings.drop_last),
-        TensorBatches(valid, settings.batch_size, train=False),
+                      resize=settings.resize, drop_last=settings.drop_last,
+                      gpu_share=settings.gpu_share),
+        TensorBatches(valid, settings.batch_size, train=False, gpu_share=settings.gpu_share),
         path=Path(tempfile.gettempdir()) / "hpstudy-learner",  # fastai's lr_find saves there
         device=torch.device(settings.device),
     )

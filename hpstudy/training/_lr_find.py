@@ -220,7 +220,8 @@ def find_lr(
                              group_mults=[_json_number(m) for m in mults])
             else:
                 learn.freeze()
-            batches = TensorBatches(held_out, s.batch_size, train=False, device=s.device)
+            batches = TensorBatches(held_out, s.batch_size, train=False, device=s.device,
+                                    gpu_share=s.gpu_share)
             recorded = run_sweep(
                 learn, batches, start_lr=sweep.start_lr, end_lr=sweep.end_lr,
                 num_it=sweep.num_it, divergence=sweep.divergence, monitor=sweep.loss,

@@ -99,15 +99,17 @@ def test_a_bad_gpu_memory_share_fails_before_the_storage(workdir: Path, capsys, 
     assert not list(workdir.glob("*.db"))
 
 
-def test_gpu_memory_share_option_reaches_the_workers_environment(workdir: Path, capsys,
-                                                                 monkeypatch) -> None:
+def test_gpu_memory_share_option_is_an_argument_not_the_environment(workdir: Path, capsys,
+                                                                    monkeypatch) -> None:
+    # The option travels to the workers as an argument (tests/study/test_host_settings.py);
+    # the command leaves the environment as it found it.
     monkeypatch.setenv("HPSTUDY_GPU_MEMORY_SHARE", "0.5")  # restored after the test
     code, err = _run(capsys, "worker", "--dataset", "digits", "--gpu-memory-share", "0.25",
                      "--storage", f"sqlite:///{workdir / 'none.db'}")
     assert code == 2 and "no storage at" in err, err
     from hpstudy.training import gpu_memory_share
 
-    assert gpu_memory_share() == 0.25
+    assert gpu_memory_share() == 0.5 and gpu_memory_share(0.25) == 0.25
 
 
 def _one_error_line(result, expected: str) -> None:  # noqa: ANN001 - CliResult
