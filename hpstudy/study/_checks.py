@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from hpstudy.datasets import Dataset, OpenDataset, get_dataset, open_dataset
 from hpstudy.study._data import HostSettings
 from hpstudy.study._spec import StudySpec, load_spec
-from hpstudy.study._worker import resolve_threads
+from hpstudy.study._train_step import resolve_threads
 
 __all__ = ["Checked", "check_before_training"]
 

@@ -10,16 +10,12 @@ from hpstudy.study._checks import check_before_training
 from hpstudy.study._data import HostSettings
 from hpstudy.study._records import study_attrs
 from hpstudy.study._report import StudyStatus, status_of
+from hpstudy.study._signals import interrupt_handling
 from hpstudy.study._spec import StudySpec
 from hpstudy.study._storage import open_storage, resolve_storage_url, storage_lock
 from hpstudy.study._study import DEFAULT_MAX_ATTEMPTS, load_study, lr_find_key, study_name
-from hpstudy.study._worker import (
-    TrainFn,
-    WorkerConfig,
-    interrupt_handling,
-    run_worker,
-    train_point,
-)
+from hpstudy.study._train_step import train_point
+from hpstudy.study._worker import TrainFn, WorkerConfig, run_worker
 
 __all__ = ["JoinResult", "join_study"]
 

@@ -1,20 +1,36 @@
-"""The learning-rate finder on a study's data: the one place that turns a spec into a finder run."""
+"""The learning-rate finder on a study's data: the one place that turns a spec into a finder run,
+and stores its values on the study (once, under a storage-wide lock)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpstudy.errors import HpstudyError
-from hpstudy.study._data import StudyData
+from hpstudy.study._data import HostSettings, StudyData
+from hpstudy.study._note import save_design_note
+from hpstudy.study._records import set_study_attr, study_attrs
 from hpstudy.study._spec import StudySpec, load_spec
+from hpstudy.study._storage import storage_lock, storage_url_of
+from hpstudy.study._study import StudyRef, lr_find_key
+from hpstudy.study._train_step import study_data
 from hpstudy.training._lr_settings import LrFindSettings
 
 if TYPE_CHECKING:
     from hpstudy.training import Hyperparams, LrFindResult
 
-__all__ = ["FIXED_LR_METHOD", "baseline_hyperparams", "find_lr_on", "lr_find_for_dataset"]
+__all__ = [
+    "FIXED_LR_METHOD",
+    "LrFindFn",
+    "baseline_hyperparams",
+    "ensure_lr_find",
+    "find_lr_on",
+    "find_lr_point",
+    "lr_find_for_dataset",
+]
 
 #: The method stored with a spec's fixed ``lr_find.lr``.
 FIXED_LR_METHOD = "fixed (lr_find.lr in the spec)"
@@ -134,3 +150,60 @@ def lr_find_for_dataset(
         return found
     return find_lr_on(data, spec_obj, fraction, device, sweep, network="unfrozen",
                       frozen_finder_lr=found.lr)
+
+
+#: ``lr_find_fn(ref, fraction, host, device) -> {"lr": ..., "method": ..., ...}`` (``host``: the
+#: :class:`~hpstudy.study.HostSettings` of this host, or ``None`` for the defaults); for the
+#: unfrozen network it is called with ``network="unfrozen", frozen_finder_lr=...`` too.
+LrFindFn = Callable[..., dict[str, Any]]
+
+
+def find_lr_point(
+    ref: StudyRef, fraction: float, host: HostSettings | None, device: str, *,
+    network: str = "frozen", frozen_finder_lr: float | None = None,
+) -> dict[str, Any]:
+    """Run the study's lr finder for one training fraction with the baseline hyperparameters, or
+    take the spec's fixed ``lr_find.lr``; on the unfrozen network (``network="unfrozen"``) after
+    a frozen stage at ``frozen_finder_lr`` times the baseline ``lr_mult``."""
+    result = find_lr_on(study_data(ref, host), ref.spec, fraction, device, network=network,
+                        frozen_finder_lr=frozen_finder_lr)
+    return {"lr": result.lr, "method": result.method, **result.details}
+
+
+def ensure_lr_find(
+    ref: StudyRef,
+    host: HostSettings | None,
+    device: str,
+    lr_find_fn: LrFindFn = find_lr_point,
+) -> dict[str, float]:
+    """Run the lr finder once per training fraction and store it on the study; with
+    ``[lr_find] network = "unfrozen"`` or ``"both"`` the finder on the unfrozen network too
+    (after the frozen one: it starts from the baseline's frozen stage, trained at that value).
+
+    Runs under a storage-wide lock, so concurrent coordinators compute each value once; values
+    already stored are reused, never recomputed. The study's dashboard note is written (or brought
+    up to date) under the same lock.
+
+    Returns:
+        Each stored value by its attribute name (:func:`~hpstudy.study.lr_find_key`).
+    """
+    study = ref.study
+    out: dict[str, float] = {}
+
+    def ensure(key: str, find: Callable[[], dict[str, Any]]) -> float:
+        if key not in stored:
+            stored[key] = find()
+            set_study_attr(study, key, stored[key], compact=float(f"{stored[key]['lr']:.3g}"))
+        out[key] = float(stored[key]["lr"])
+        return out[key]
+
+    with storage_lock(storage_url_of(study), f"lr-find:{study.study_name}"):
+        stored = study_attrs(study)
+        for fraction in sorted(ref.spec.fractions):
+            find = functools.partial(lr_find_fn, ref, fraction, host, device)
+            frozen = ensure(lr_find_key(fraction), find)
+            if ref.spec.lr_find.runs_unfrozen:
+                ensure(lr_find_key(fraction, "unfrozen"),
+                       functools.partial(find, network="unfrozen", frozen_finder_lr=frozen))
+        save_design_note(ref)
+    return out

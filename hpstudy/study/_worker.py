@@ -1,7 +1,8 @@
 """A worker process: claims grid points of one study and trains them until none is left.
 
-The training step is a plain function (``TrainFn``); the default, :func:`train_point`, trains with
-fastai. Tests and benchmarks pass a stand-in (see :mod:`hpstudy.testing`) and so exercise
+The training step is a plain function (``TrainFn``); the default,
+:func:`~hpstudy.study._train_step.train_point`, trains with fastai. Tests and benchmarks pass a
+stand-in (see :mod:`hpstudy.testing`) and so exercise
 the real claim, heartbeat, retry and queue code without training a network.
 """
 
@@ -12,22 +13,19 @@ import logging
 import math
 import os
 import random
-import signal
 import socket
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hpstudy.errors import HostError, HpstudyError
-from hpstudy.study._artifacts import save_outputs
+from hpstudy.errors import HostError
 from hpstudy.study._data import HostSettings
-from hpstudy.study._grid import GridPoint, replicate_seed
+from hpstudy.study._grid import GridPoint
 from hpstudy.study._heartbeat import Heartbeat, HeartbeatSettings, heartbeat_of
 from hpstudy.study._optuna import enqueued_params, storage_of, study_id_of, trial_id_of
-from hpstudy.study._records import study_attrs
+from hpstudy.study._signals import install_interrupt_handlers, interruptible
 from hpstudy.study._study import (
     ATTR_ATTEMPT,
     ATTR_ERROR,
@@ -40,32 +38,15 @@ from hpstudy.study._study import (
     fail_stale,
     finish,
     load_study,
-    lr_find_key,
     point_of,
 )
+from hpstudy.study._train_step import torch_threads, train_point
 from hpstudy.study._trial_record import TrialWriter
 
 if TYPE_CHECKING:
     import optuna
 
-    from hpstudy.study._data import StudyData
-    from hpstudy.study._spec import StudySpec
-
-__all__ = [
-    "DEFAULT_THREADS",
-    "TrainFn",
-    "WorkerConfig",
-    "install_interrupt_handlers",
-    "interrupt_handling",
-    "pending",
-    "resolve_threads",
-    "run_worker",
-    "runtime_record",
-    "study_data",
-    "torch_threads",
-    "train_point",
-    "worker_main",
-]
+__all__ = ["TrainFn", "WorkerConfig", "pending", "run_worker", "worker_main"]
 
 _log = logging.getLogger(__name__)
 
@@ -113,90 +94,6 @@ class WorkerConfig:
 
 #: ``train_fn(ref, trial, point, config) -> metric``: trains one claimed grid point.
 TrainFn = Callable[[StudyRef, "optuna.Trial", GridPoint, WorkerConfig], float]
-
-_DATA: dict[tuple[str, str, HostSettings], StudyData] = {}
-
-
-def study_data(ref: StudyRef, host: HostSettings | None = None) -> StudyData:
-    """The study's dataset in this process, opened once and kept (images decode on first use)."""
-    from hpstudy.study._data import StudyData
-
-    host = host or HostSettings()
-    key = (ref.dataset, ref.spec.hash, host)
-    if key not in _DATA:
-        _DATA[key] = StudyData.open(ref.dataset, host.data_root, ref.spec, host.cache_dir,
-                                    host.gpu_share)
-    return _DATA[key]
-
-
-def train_point(ref: StudyRef, trial: optuna.Trial, point: GridPoint, config: WorkerConfig) -> float:
-    """Train one claimed grid point with fastai and record everything about it on the trial."""
-    from hpstudy.training import Hyperparams, train_trial
-
-    base_lr = _stored_lr(ref, point.fraction, "frozen")
-    unfrozen_lr = None
-    if point.variant.unfrozen_finder or ref.spec.lr_find.network == "unfrozen":
-        unfrozen_lr = _stored_lr(ref, point.fraction, "unfrozen")
-    data = study_data(ref, config.host)
-    hp_values = dict(point.variant.hparams)
-    hp = Hyperparams(
-        lr=base_lr * hp_values["lr_mult"],
-        divisor=hp_values["divisor"],
-        wd=hp_values["wd"],
-        beta2=hp_values["beta2"],
-        ps=hp_values["ps"],
-        ps_last=ref.spec.ps_last,
-        unfrozen_lr=None if unfrozen_lr is None else unfrozen_lr * hp_values["lr_mult"],
-    )
-    seed = replicate_seed(ref.spec.seed, point.replicate)
-    settings = data.settings(ref.spec, config.device, compile_mode=config.compile_mode, seed=seed)
-    train, valid = data.train(point.fraction), data.valid()
-    hparams = {k: v for k, v in asdict(hp).items() if k != "unfrozen_lr" or v is not None}
-    record = TrialWriter(trial)
-    record.setup(hparams={**hparams, "lr_mult": hp_values["lr_mult"]}, lr_find=base_lr,
-                 lr_find_unfrozen=unfrozen_lr, metric=settings.metric, seed=seed,
-                 runtime=runtime_record(config.device), n_train=len(train))
-    last = [time.perf_counter()]
-
-    def on_epoch(rec) -> None:  # noqa: ANN001 - EpochRecord
-        now = time.perf_counter()  # the epoch's training images a second, for progress displays
-        rate = len(train) / max(now - last[0], 1e-9)
-        last[0] = now
-        trial.report(rec.metric, rec.epoch)
-        record.epoch({**asdict(rec), "images_per_s": round(rate, 1)})
-
-    result = train_trial(train, valid, hp, settings, on_epoch=on_epoch)
-    record.result(wall_s=result.wall_s, images_per_s=result.images_per_s)
-    if result.probs is not None and result.targets is not None:
-        from hpstudy.outputs import pack_outputs
-
-        blob = pack_outputs(result.probs, result.targets, multi_label=result.targets.ndim == 2)
-        save_outputs(config.storage_url, trial, blob)
-    return result.metric
-
-
-def _stored_lr(ref: StudyRef, fraction: float, network: str) -> float:
-    stored = study_attrs(ref.study).get(lr_find_key(fraction, network))
-    if stored is None:
-        raise RuntimeError(f"no stored lr-finder value ({network} network) for fraction "
-                           f"{fraction:g}")
-    return float(stored["lr"])
-
-
-def runtime_record(device: str) -> dict[str, Any]:
-    """What a trial's numbers depend on beyond its spec and seed: CPU threads, device, versions."""
-    import torch
-
-    record: dict[str, Any] = {
-        "threads": torch.get_num_threads(),
-        "device": device,
-        "torch": torch.__version__,
-        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-    }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        record["gpu"] = torch.cuda.get_device_name()
-        record["cudnn_benchmark"] = bool(torch.backends.cudnn.benchmark)
-    return record
 
 
 def _device_label(config: WorkerConfig) -> str:
@@ -302,7 +199,7 @@ def _run_one(
               trial.user_attrs.get(ATTR_ATTEMPT, 1))
     with Heartbeat(storage_of(ref.study), trial_id_of(trial), heartbeat, trial.number):
         try:
-            with _interruptible():
+            with interruptible():
                 value = float(train_fn(ref, trial, point, config))
             if not math.isfinite(value):
                 raise FloatingPointError(f"the metric is {value} (the loss diverged)")
@@ -326,35 +223,6 @@ def _run_one(
     _log.info("trial %d (%s) complete: %.4g in %.0f s", trial.number, point.key, value,
               time.time() - started)
     return True
-
-
-#: Torch CPU threads of a trial when neither the spec nor the command line says.
-DEFAULT_THREADS = 1
-
-
-def resolve_threads(threads: int | None, spec: StudySpec) -> int:
-    """The CPU threads every trial computes with: ``threads`` (the command line), else the spec's
-    ``threads``, else :data:`DEFAULT_THREADS` — never derived from the number of workers, because
-    the thread count changes the order of floating-point sums and so a trial's result."""
-    if threads is not None and threads < 1:
-        raise HpstudyError(f"--threads {threads} must be at least 1")
-    return threads or spec.threads or DEFAULT_THREADS
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` torch CPU threads (unchanged when ``None``), then restore."""
-    if not threads:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def pending(ref: StudyRef) -> bool:
@@ -403,75 +271,8 @@ def _work(config: WorkerConfig, train_fn: TrainFn) -> int:
             continue
         if not pending(ref):
             return done
-        with _interruptible():
+        with interruptible():
             time.sleep(config.poll_s)
-
-
-_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-_HANDLERS_INSTALLED = False
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Deliver SIGINT/SIGTERM only inside this block (training, sleeping).
-
-    Outside it the signals wait, so a Ctrl-C never lands between claiming a trial and recording who
-    runs it, or in the middle of recording a result; it interrupts the next training step instead.
-    Only the main thread may change the mask; elsewhere this does nothing.
-    """
-    if not _HANDLERS_INSTALLED or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-
-
-class _Interrupt:
-    """SIGINT/SIGTERM handler: the first signal interrupts the trial; later ones are ignored."""
-
-    def __init__(self) -> None:
-        self.fired = False
-
-    def __call__(self, signum: int, frame: object) -> None:
-        if self.fired:
-            return
-        self.fired = True
-        raise KeyboardInterrupt
-
-
-def install_interrupt_handlers() -> None:
-    """Turn SIGINT and SIGTERM into one ``KeyboardInterrupt`` (a second signal is ignored).
-
-    From here on the signals are held back except while a trial trains or the worker sleeps (see
-    ``_interruptible``). Call it once, in the main thread of a worker process.
-    """
-    global _HANDLERS_INSTALLED
-    handler = _Interrupt()
-    _HANDLERS_INSTALLED = True
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-
-
-@contextlib.contextmanager
-def interrupt_handling() -> Iterator[None]:
-    """:func:`install_interrupt_handlers` for the duration of the block, then restore the defaults.
-
-    For a worker that runs inside a longer-lived process (``hpstudy worker``).
-    """
-    global _HANDLERS_INSTALLED
-    previous = {s: signal.getsignal(s) for s in _SIGNALS}
-    install_interrupt_handlers()
-    try:
-        yield
-    finally:
-        _HANDLERS_INSTALLED = False
-        for s, h in previous.items():
-            signal.signal(s, h)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 
 
 def worker_main(config: WorkerConfig, train_fn: TrainFn = train_point) -> None:

@@ -143,7 +143,7 @@ def prepare_standin_study(
     Opens (creating) the storage, creates the study, stores lr-finder values and fills the queue,
     each under its storage-wide lock, without importing torch.
     """
-    from hpstudy.study._runner import ensure_lr_find
+    from hpstudy.study._lr import ensure_lr_find
     from hpstudy.study._spec import load_spec
     from hpstudy.study._storage import open_storage
     from hpstudy.study._study import create_study, ensure_queued
@@ -179,7 +179,8 @@ def standin_node(
     Returns:
         The number of trials this node completed.
     """
-    from hpstudy.study._worker import WorkerConfig, install_interrupt_handlers, run_worker
+    from hpstudy.study._signals import install_interrupt_handlers
+    from hpstudy.study._worker import WorkerConfig, run_worker
 
     if start_at is not None:
         time.sleep(max(0.0, start_at - time.time()))

@@ -11,7 +11,7 @@ import pytest
 
 from hpstudy.errors import HpstudyError
 from hpstudy.study import HostSettings, join_study, run_study
-from hpstudy.study._worker import study_data
+from hpstudy.study._train_step import study_data
 from hpstudy.testing import standin_lr_find
 
 

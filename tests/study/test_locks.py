@@ -33,7 +33,7 @@ LOCK = "lr-find:smoke:digits"
 _STARTER = textwrap.dedent(
     """
     import os, sys, time
-    from hpstudy.study._runner import ensure_lr_find
+    from hpstudy.study._lr import ensure_lr_find
     from hpstudy.study._spec import load_spec
     from hpstudy.study._storage import open_storage
     from hpstudy.study._study import create_study, ensure_queued

@@ -20,8 +20,8 @@ from hpstudy.study import (
     study_attrs,
     variants,
 )
+from hpstudy.study._lr import ensure_lr_find
 from hpstudy.study._note import design_note
-from hpstudy.study._runner import ensure_lr_find
 from hpstudy.testing import standin_lr_find
 
 SMOKE = Path(__file__).resolve().parents[2] / "studies" / "smoke.toml"

@@ -245,7 +245,7 @@ def test_a_fixed_lr_replaces_the_finder_and_keeps_the_hash_of_specs_without_it(t
 
     from hpstudy.errors import SpecError
     from hpstudy.study import create_study, open_storage, parse_spec
-    from hpstudy.study._runner import ensure_lr_find
+    from hpstudy.study._lr import ensure_lr_find
 
     data = tomllib.loads(SMOKE.read_text())
     without = parse_spec(data, name="smoke")
