@@ -20,7 +20,7 @@ from hpstudy.errors import HpstudyError
 from hpstudy.study._heartbeat import heartbeat_of
 from hpstudy.study._optuna import storage_of, study_id_of
 from hpstudy.study._report import StudyStatus
-from hpstudy.study._study import StudyRef, fail_stale, release
+from hpstudy.study._study import StudyRef, fail_stale, release, release_trials
 from hpstudy.study._worker import TrainFn, WorkerConfig, pending, worker_main
 
 __all__ = ["Pool"]
@@ -45,6 +45,8 @@ class Pool:
         self.heartbeat = heartbeat_of(ref.study)
         self.ctx = mp.get_context("spawn")
         self.procs: dict[int, mp.process.BaseProcess] = {}
+        # Per slot, the trial its worker is claiming (-1: none): see _stop and ClaimingFn.
+        self.claiming: dict[int, Any] = {}
         self.pids: set[int] = set()
         self.restarts_left = len(slots) * max(1, config.max_attempts)
         self.errors = self.ctx.SimpleQueue()  # user errors of workers (a full disk), see _worker_process
@@ -52,7 +54,9 @@ class Pool:
 
     def _start(self, slot: int) -> None:
         cfg = replace(self.config, gpu=self.slots[slot], worker_id=f"w{slot}")
-        p = self.ctx.Process(target=_worker_process, args=(cfg, self.train_fn, self.errors),
+        self.claiming[slot] = claiming = self.ctx.Value("q", -1)
+        p = self.ctx.Process(target=_worker_process,
+                             args=(cfg, self.train_fn, self.errors, claiming),
                              name=f"hpstudy-worker-{slot}")
         p.start()
         self.procs[slot] = p
@@ -120,6 +124,7 @@ class Pool:
         dead = [s for s, p in self.procs.items() if not p.is_alive()]
         if not dead:
             return True
+        self._release_mid_claim(dead)
         if any(self.procs[s].exitcode == _USER_ERROR_EXIT for s in dead) and not self.errors.empty():
             raise self.errors.get()
         if not pending(self.ref):
@@ -162,19 +167,32 @@ class Pool:
                 p.join(timeout=5)
         host = socket.gethostname()
         release(self.ref, {(host, pid) for pid in self.pids})
+        self._release_mid_claim([s for s, p in self.procs.items() if not p.is_alive()])
+
+    def _release_mid_claim(self, slots: list[int]) -> None:
+        """A worker stopped, killed or crashed mid-claim leaves a RUNNING trial that names no
+        owner yet: release it by the id the worker published, without using an attempt."""
+        mid_claim = []
+        for slot in slots:
+            value = self.claiming.get(slot)
+            if value is not None and value.value >= 0:
+                mid_claim.append(int(value.value))
+                value.value = -1
+        if mid_claim:
+            release_trials(self.ref, mid_claim)
 
 
 #: How long a stopping coordinator waits for its interrupted workers before killing them. A worker
 #: holds its signals while it claims a trial (several storage writes); on a busy SQLite storage that
-#: took over 10 s, and a worker killed there leaves a RUNNING trial without its owner's host and pid,
-#: which ``release`` cannot attribute (it is found stale later, and uses an attempt).
+#: took over 10 s. A worker killed there leaves a RUNNING trial without its owner's host and pid,
+#: which the coordinator releases by the id the worker published (``claiming``).
 _STOP_GRACE_S = 30.0
 
 
 _USER_ERROR_EXIT = 2
 
 
-def _worker_process(config: WorkerConfig, train_fn: TrainFn, errors: Any) -> None:
+def _worker_process(config: WorkerConfig, train_fn: TrainFn, errors: Any, claiming: Any) -> None:
     """Process target of a local worker (:func:`worker_main`).
 
     Warnings print as one line. A user error (a full disk under the storage or the image cache) is
@@ -182,8 +200,12 @@ def _worker_process(config: WorkerConfig, train_fn: TrainFn, errors: Any) -> Non
     a traceback from every worker and every replacement.
     """
     warnings.showwarning = _one_line_warning
+
+    def publish(trial_id: int | None) -> None:
+        claiming.value = -1 if trial_id is None else trial_id
+
     try:
-        worker_main(config, train_fn)
+        worker_main(config, train_fn, claiming=publish)
     except HpstudyError as exc:
         errors.put(exc)
         sys.exit(_USER_ERROR_EXIT)

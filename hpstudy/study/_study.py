@@ -17,7 +17,7 @@ import contextlib
 import random
 import warnings
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from optuna.trial import TrialState
 
 __all__ = [
+    "ClaimingFn",
     "ATTR_ATTEMPT",
     "ATTR_ERROR",
     "ATTR_INTERRUPTED",
@@ -54,6 +55,7 @@ __all__ = [
     "fail_stale",
     "finish",
     "release",
+    "release_trials",
     "load_study",
     "lr_find_key",
     "study_name",
@@ -300,7 +302,20 @@ def _enqueue(study: optuna.Study, point: GridPoint, *, attempt: int, limit: int)
     )
 
 
-def claim_next(ref: StudyRef, *, owner: dict[str, Any], rng: random.Random) -> optuna.Trial | None:
+#: Told the id of the trial a worker is switching to ``RUNNING`` (``None`` once its owner is
+#: recorded, or it was lost to another worker), so whoever stops that worker mid-claim can release
+#: a trial that does not yet say whose it is (see :meth:`hpstudy.study._pool.Pool.stop`).
+ClaimingFn = Callable[[int | None], None]
+
+
+def _no_claim_report(trial_id: int | None) -> None:
+    """The default :data:`ClaimingFn`: nobody needs to know."""
+
+
+def claim_next(
+    ref: StudyRef, *, owner: dict[str, Any], rng: random.Random,
+    claiming: ClaimingFn = _no_claim_report,
+) -> optuna.Trial | None:
     """Atomically take one ``WAITING`` trial of the study, or return ``None`` when none is left.
 
     The heartbeat is recorded before the claim, so a claimed trial always has one and a worker
@@ -313,6 +328,9 @@ def claim_next(ref: StudyRef, *, owner: dict[str, Any], rng: random.Random) -> o
             token of this process is added (``proc``), so a live worker is never taken for a dead
             one on its host (see :mod:`hpstudy.study._liveness`).
         rng: This worker's random generator.
+        claiming: Told the trial id before its switch to ``RUNNING`` and ``None`` once the owner
+            is recorded (or the trial was lost): the window in which the trial is ``RUNNING`` but
+            says nobody's.
     """
     from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
     from optuna.trial import TrialState
@@ -326,15 +344,25 @@ def claim_next(ref: StudyRef, *, owner: dict[str, Any], rng: random.Random) -> o
     head, tail = waiting[:_CLAIM_WINDOW], waiting[_CLAIM_WINDOW:]
     rng.shuffle(head)
     for t in head + tail:
+        claiming(trial_id_of(t))
         try:
             storage.record_heartbeat(trial_id_of(t))  # type: ignore[attr-defined]  # an RDB one
             if not storage.set_trial_state_values(trial_id_of(t), state=TrialState.RUNNING):
+                claiming(None)
                 continue  # another worker took it first
         except (UpdateFinishedTrialError, StorageInternalError):
+            claiming(None)
             continue  # taken and finished meanwhile, or a write conflict: try the next one
         trial = trial_of(study, trial_id_of(t))
-        for key, value in {**owner, ATTR_PROC: process_token()}.items():
-            trial.set_user_attr(key, value)
+        try:
+            for key, value in {**owner, ATTR_PROC: process_token()}.items():
+                trial.set_user_attr(key, value)
+        except Exception:
+            with contextlib.suppress(Exception):  # it may be the storage that failed
+                release_trials(ref, [trial_id_of(t)])
+            raise
+        finally:
+            claiming(None)
         return trial
     return None
 
@@ -387,14 +415,34 @@ def release(ref: StudyRef, owners: Collection[tuple[str, int]]) -> int:
     """
     from optuna.trial import TrialState
 
+    mine = [trial_id_of(t) for t in ref.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if (t.user_attrs.get("host"), t.user_attrs.get("pid")) in owners]
+    return release_trials(ref, mine)
+
+
+def release_trials(ref: StudyRef, trial_ids: Collection[int]) -> int:
+    """Mark those of ``trial_ids`` that still run as interrupted, fail them and re-enqueue their
+    points (no attempt used). Also for a trial a stopped worker was claiming, which does not yet
+    say whose it is (see :data:`ClaimingFn`).
+
+    Returns:
+        The number of trials released.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
     storage = storage_of(ref.study)
     released = []
-    for t in ref.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if (t.user_attrs.get("host"), t.user_attrs.get("pid")) not in owners:
+    for trial_id in trial_ids:
+        t = storage.get_trial(trial_id)
+        if t.state != TrialState.RUNNING:
             continue
-        storage.set_trial_user_attr(trial_id_of(t), ATTR_INTERRUPTED, True)
-        storage.set_trial_user_attr(trial_id_of(t), ATTR_ERROR, "interrupted")
-        if finish(ref, trial_id_of(t), TrialState.FAIL) and ATTR_POINT in t.user_attrs:
+        try:
+            storage.set_trial_user_attr(trial_id, ATTR_INTERRUPTED, True)
+            storage.set_trial_user_attr(trial_id, ATTR_ERROR, "interrupted")
+        except UpdateFinishedTrialError:
+            continue  # finished meanwhile
+        if finish(ref, trial_id, TrialState.FAIL) and ATTR_POINT in t.user_attrs:
             released.append(str(t.user_attrs[ATTR_POINT]))
     if released:
         ensure_queued(ref, keys=set(released))

@@ -32,6 +32,7 @@ from hpstudy.study._study import (
     ATTR_INTERRUPTED,
     ATTR_POINT,
     DEFAULT_MAX_ATTEMPTS,
+    ClaimingFn,
     StudyRef,
     claim_next,
     ensure_queued,
@@ -234,7 +235,8 @@ def pending(ref: StudyRef) -> bool:
     ))
 
 
-def run_worker(config: WorkerConfig, train_fn: TrainFn = train_point) -> int:
+def run_worker(config: WorkerConfig, train_fn: TrainFn = train_point, *,
+               claiming: ClaimingFn | None = None) -> int:
     """Claim and train grid points until no trial of the study is waiting or running.
 
     A trial that raises is recorded ``FAIL`` with the error text and its point re-enqueued until its
@@ -246,15 +248,18 @@ def run_worker(config: WorkerConfig, train_fn: TrainFn = train_point) -> int:
     Args:
         config: Where the study is and how to train.
         train_fn: The training step (default: fastai, :func:`train_point`).
+        claiming: Told the id of each trial while it is being claimed (see
+            :data:`~hpstudy.study._study.ClaimingFn`); a local pool uses it to release a trial
+            whose worker it had to kill mid-claim.
 
     Returns:
         The number of trials this worker completed.
     """
     with torch_threads(config.threads):
-        return _work(config, train_fn)
+        return _work(config, train_fn, claiming)
 
 
-def _work(config: WorkerConfig, train_fn: TrainFn) -> int:
+def _work(config: WorkerConfig, train_fn: TrainFn, claiming: ClaimingFn | None) -> int:
     from hpstudy.study._storage import open_storage
 
     storage = open_storage(config.storage_url, create=False)
@@ -263,7 +268,8 @@ def _work(config: WorkerConfig, train_fn: TrainFn) -> int:
     rng = random.Random(f"{socket.gethostname()}:{os.getpid()}:{time.time()}")
     done = 0
     while True:
-        trial = claim_next(ref, owner=_owner(config), rng=rng)
+        trial = (claim_next(ref, owner=_owner(config), rng=rng) if claiming is None
+                 else claim_next(ref, owner=_owner(config), rng=rng, claiming=claiming))
         if trial is not None:
             done += _run_one(ref, trial, config, train_fn, heartbeat)
             continue
@@ -275,10 +281,11 @@ def _work(config: WorkerConfig, train_fn: TrainFn) -> int:
             time.sleep(config.poll_s)
 
 
-def worker_main(config: WorkerConfig, train_fn: TrainFn = train_point) -> None:
-    """Process entry point (``multiprocessing`` target)."""
+def worker_main(config: WorkerConfig, train_fn: TrainFn = train_point, *,
+                claiming: ClaimingFn | None = None) -> None:
+    """Process entry point (``multiprocessing`` target); ``claiming`` as for :func:`run_worker`."""
     install_interrupt_handlers()
     if config.gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = config.gpu
     with contextlib.suppress(KeyboardInterrupt):
-        run_worker(config, train_fn)
+        run_worker(config, train_fn, claiming=claiming)

@@ -220,3 +220,55 @@ def test_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(sqlite_url: str, tm
     assert fired
     assert status.running == 0
     assert status.complete < GRID
+
+
+def test_a_trial_left_mid_claim_is_released_by_its_pool(sqlite_url: str) -> None:
+    # A worker killed between switching a trial to RUNNING and writing its owner leaves a trial
+    # that says nobody's; the pool releases it by the id the worker published while claiming.
+    import multiprocessing as mp
+
+    from optuna.trial import TrialState
+
+    from hpstudy.study._optuna import storage_of, trial_id_of
+    from hpstudy.study._pool import Pool
+    from hpstudy.study._worker import WorkerConfig
+    from hpstudy.testing import prepare_standin_study, standin_train
+
+    ref = prepare_standin_study(sqlite_url)
+    waiting = ref.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    victim = trial_id_of(waiting[0])
+    assert storage_of(ref.study).set_trial_state_values(victim, state=TrialState.RUNNING)
+    pool = Pool(ref, WorkerConfig(sqlite_url, ref.study.study_name), [None], standin_train(0.0),
+                0.2)
+    ctx = mp.get_context("spawn")
+    dead = ctx.Process(target=sum, args=([],))  # a worker process that is gone
+    dead.start()
+    dead.join()
+    pool.procs[0] = dead
+    pool.claiming[0] = ctx.Value("q", victim)
+    pool.stop()
+    t = storage_of(ref.study).get_trial(victim)
+    assert t.state == TrialState.FAIL and t.user_attrs["interrupted"] is True
+    assert pool.claiming[0].value == -1
+    assert sum(w.user_attrs["grid_point"] == t.user_attrs["grid_point"]
+               for w in ref.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) == 1
+
+
+def test_a_claim_whose_owner_cannot_be_written_is_released(sqlite_url: str) -> None:
+    import random
+
+    import pytest
+    from optuna.trial import TrialState
+
+    from hpstudy.study._study import claim_next
+    from hpstudy.testing import prepare_standin_study
+
+    ref = prepare_standin_study(sqlite_url)
+    told: list[int | None] = []
+    with pytest.raises(TypeError):  # an owner value that is not JSON
+        claim_next(ref, owner={"host": object()}, rng=random.Random(0), claiming=told.append)
+    assert told[0] is not None and told[-1] is None
+    trials = ref.study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    (failed,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert failed.user_attrs["interrupted"] is True
