@@ -193,7 +193,10 @@ FINDERS_CAPTION = (
     "Where the study trained the variant `lr_find=unfrozen` (the baseline with its unfrozen stage "
     "at the unfrozen finder's lr), its change against the baseline (unfrozen stage at the frozen "
     "finder's lr) is shown with its 95 % interval; a difference counts only when the interval "
-    "excludes 0 over two or more replicates. Values: lr_finders.csv.")
+    "excludes 0 over two or more replicates. The two finder values and the decades between them "
+    "have no interval: they are medians over `lr_find.repeats` sweeps, and their seed-to-seed "
+    "spread is measured only with repeats > 1 (stored as `spread_decades` on the study). "
+    "Values: lr_finders.csv.")
 
 
 def _finder_rows(rep: Report) -> list[list[Any]]:

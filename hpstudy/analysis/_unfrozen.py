@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hpstudy.evidence import NOT_JUDGED
 from hpstudy.study import UNFROZEN_VARIANT
 
 if TYPE_CHECKING:
@@ -46,6 +47,15 @@ class FinderComparison:
         return math.log10(self.unfrozen_lr / self.frozen_lr)
 
 
+#: The comparison's verdict (:attr:`~hpstudy.evidence.Comparison.verdict`), in this question's words.
+_ANSWERS = {
+    NOT_JUDGED: "not judged (1 replicate: the seed's noise is unmeasured; set `replicates >= 2`)",
+    "no detectable difference": "no detectable difference between the two finders' lrs",
+    "better": "the unfrozen finder's lr trained better",
+    "worse": "the frozen finder's lr trained better",
+}
+
+
 def _answer(r: StudyResult, c: Comparison | None) -> str:
     if r.lr_find_network == "unfrozen":
         return ('not compared: every unfrozen stage trains at the unfrozen finder\'s lr; set '
@@ -55,12 +65,7 @@ def _answer(r: StudyResult, c: Comparison | None) -> str:
                 "data")
     if c is None:
         return "no result yet: the variant or its baseline has not finished"
-    if not c.judged:
-        return "not judged (1 replicate: the seed's noise is unmeasured; set `replicates >= 2`)"
-    if not c.significant:
-        return "no detectable difference between the two finders' lrs"
-    return ("the unfrozen finder's lr trained better" if c.ci_low_pct > 0
-            else "the frozen finder's lr trained better")
+    return _ANSWERS[c.verdict]
 
 
 def compare_finders(results: list[StudyResult]) -> list[FinderComparison]:

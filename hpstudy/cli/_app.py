@@ -1,24 +1,20 @@
-"""The application object every command receives (``ctx.obj``, hatch's pattern): the console and
-the host defaults the commands share, so a command body is a few lines over the library."""
+"""The application object every command receives (``ctx.obj``, hatch's pattern): what the commands
+share beyond their options, so a command body is a few lines over the library."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import click
-from rich.console import Console
-
-from hpstudy.cli._console import console as _console
 
 __all__ = ["Application", "pass_app"]
 
 
 @dataclass
 class Application:
-    """What the ``hpstudy`` group builds once per invocation and hands to its commands."""
-
-    console: Console = field(default_factory=lambda: _console)
+    """What the ``hpstudy`` group builds once per invocation and hands to its commands (output goes
+    through :mod:`hpstudy.cli._console`)."""
 
     def storage(self, url: str | None, *, create: bool = False) -> Any:  # noqa: ANN401 - RDBStorage
         """The study storage at ``url`` (default: ``$HPSTUDY_STORAGE``, else ``sqlite:///hpstudy.db``).

@@ -314,7 +314,7 @@ def _no_claim_report(trial_id: int | None) -> None:
 
 def claim_next(
     ref: StudyRef, *, owner: dict[str, Any], rng: random.Random,
-    claiming: ClaimingFn = _no_claim_report,
+    claiming: ClaimingFn | None = None,
 ) -> optuna.Trial | None:
     """Atomically take one ``WAITING`` trial of the study, or return ``None`` when none is left.
 
@@ -330,11 +330,12 @@ def claim_next(
         rng: This worker's random generator.
         claiming: Told the trial id before its switch to ``RUNNING`` and ``None`` once the owner
             is recorded (or the trial was lost): the window in which the trial is ``RUNNING`` but
-            says nobody's.
+            says nobody's (``None``: nobody is told).
     """
     from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
     from optuna.trial import TrialState
 
+    claiming = claiming or _no_claim_report
     study = ref.study
     storage = storage_of(study)
     waiting = storage.get_all_trials(

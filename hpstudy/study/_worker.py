@@ -268,8 +268,7 @@ def _work(config: WorkerConfig, train_fn: TrainFn, claiming: ClaimingFn | None) 
     rng = random.Random(f"{socket.gethostname()}:{os.getpid()}:{time.time()}")
     done = 0
     while True:
-        trial = (claim_next(ref, owner=_owner(config), rng=rng) if claiming is None
-                 else claim_next(ref, owner=_owner(config), rng=rng, claiming=claiming))
+        trial = claim_next(ref, owner=_owner(config), rng=rng, claiming=claiming)
         if trial is not None:
             done += _run_one(ref, trial, config, train_fn, heartbeat)
             continue
